@@ -47,7 +47,11 @@ def _check_explicit_tags(node: yaml.Node, _seen: set[int] | None = None) -> None
         )
     seen.add(id(node))
     buf = node.start_mark.buffer
-    if buf is not None and node.start_mark.pointer < len(buf) and buf[node.start_mark.pointer] == "!":
+    if (
+        buf is not None
+        and node.start_mark.pointer < len(buf)
+        and buf[node.start_mark.pointer] == "!"
+    ):
         raise yaml.constructor.ConstructorError(
             None, None, f"tags are not allowed in specs (found {node.tag!r})", node.start_mark
         )

@@ -1,0 +1,451 @@
+"""`bizos`: the platform's command line (typer + rich, `-o text|json|jsonl`).
+
+Fast paths (`specs`, `status`, decisions) never import crewai; only agent workers do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.table import Table
+
+from starters.output import OutputFormat, console, emit, fail
+from starters.specs_cmd import specs_app
+
+app = typer.Typer(
+    help="BizOS Agents: teams of AI agents as durable Temporal workflows.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(specs_app, name="specs")
+try:  # the agent catalog commands (their own module; no crewai import)
+    from starters.agents_cmd import agents_app
+
+    app.add_typer(agents_app, name="agents")
+except ImportError:  # pragma: no cover - during bootstrap of the agents module
+    pass
+
+T = TypeVar("T")
+OutputOpt = typer.Option(OutputFormat.text, "--output", "-o", help="text, json or jsonl")
+StateDirOpt = typer.Option(
+    Path(".bizos"), "--state-dir", help="where the embedded server keeps its SQLite file and logs"
+)
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    """Run an async command; turn expected failures into one actionable line."""
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.service import RPCError
+
+    from worker.connection import ConnectionFailed
+
+    try:
+        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+    except ConnectionFailed as e:
+        fail(str(e))
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        fail(f"refused: {getattr(cause, 'message', None) or cause}")
+    except RPCError as e:
+        fail(e.message)
+    except (ValueError, KeyError, RuntimeError) as e:
+        fail(str(e.args[0]) if e.args else str(e))
+    raise AssertionError("unreachable")
+
+
+def _parse_params(params: str) -> dict[str, Any]:
+    text = params
+    if params.startswith("@"):
+        path = Path(params[1:])
+        try:
+            text = path.read_text()
+        except OSError as e:
+            fail(f"--params {params}: cannot read {path}: {e.strerror}")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        fail(f"--params is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")
+    if not isinstance(value, dict):
+        fail('--params must be a JSON object, e.g. \'{"topic": "AI agents"}\'')
+    return value  # type: ignore[no-any-return]
+
+
+def _ui_link(workflow_id: str) -> str | None:
+    from worker.connection import connect_config, uses_embedded_server
+
+    if not uses_embedded_server():
+        return None
+    ns = connect_config()["namespace"]
+    return f"http://localhost:8233/namespaces/{ns}/workflows/{workflow_id}"
+
+
+async def _start(
+    template: str, params: dict[str, Any], tenant: str, key: str | None, budget: float | None
+) -> Any:
+    from pydantic import ValidationError
+
+    from starters.runs import start_run
+    from worker.connection import connect
+    from workflows.compiler import params_error_lines
+    from workflows.models import RunInput
+    from workflows.registry import default_registry
+
+    dag = default_registry().by_name(template)
+    try:
+        dag.params_model.model_validate(params)  # fail here, before anything starts
+        run_input = RunInput(params=params, tenant=tenant, budget_usd=budget)
+    except ValidationError as e:
+        lines = (
+            params_error_lines(e)
+            if e.title.endswith("Params")
+            else [f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()]
+        )
+        raise ValueError(f"{template}: " + "; ".join(lines)) from None
+    client = await connect()
+    return await start_run(client, dag, run_input, key=key)
+
+
+@app.command()
+def run(
+    template: str = typer.Argument(..., help="template name, e.g. content_creation"),
+    params: str = typer.Option("{}", "--params", "-p", help="JSON object, or @file.json"),
+    tenant: str = typer.Option("default", "--tenant"),
+    key: str | None = typer.Option(None, "--key", help="idempotency key: same key, same run"),
+    budget: float | None = typer.Option(None, "--budget", help="cost cap in USD"),
+    auto_approve: bool = typer.Option(
+        False,
+        "--auto-approve",
+        help="approve every wait (first option of a choice) with real `decide` updates",
+    ),
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """Start a run and follow it live; prints how to decide when it waits."""
+    from starters.follow import follow
+
+    parsed = _parse_params(params)
+
+    async def go() -> Any:
+        handle = await _start(template, parsed, tenant, key, budget)
+        if output is OutputFormat.text:
+            console.print(f"started [bold]{handle.id}[/]", highlight=False)
+            link = _ui_link(handle.id)
+            if link:
+                console.print(f"watch it: {link}", highlight=False)
+        return await follow(
+            handle, auto_approve=auto_approve, fmt=output, ui_url=_ui_link(handle.id)
+        )
+
+    if _run(go) is None:
+        raise typer.Exit(1)
+
+
+@app.command()
+def start(
+    template: str = typer.Argument(...),
+    params: str = typer.Option("{}", "--params", "-p", help="JSON object, or @file.json"),
+    tenant: str = typer.Option("default", "--tenant"),
+    key: str | None = typer.Option(None, "--key", help="idempotency key: same key, same run"),
+    budget: float | None = typer.Option(None, "--budget", help="cost cap in USD"),
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """Start a run and print its workflow id."""
+    parsed = _parse_params(params)
+    handle = _run(lambda: _start(template, parsed, tenant, key, budget))
+    info = {"workflow_id": handle.id, "run_id": handle.result_run_id, "web_ui": _ui_link(handle.id)}
+    if output is OutputFormat.text:
+        console.print(handle.id, highlight=False)
+    else:
+        emit(info, output)
+
+
+@app.command()
+def status(workflow_id: str, output: OutputFormat = OutputOpt) -> None:
+    """A run's steps, costs and decisions, plus pending activities and their attempts."""
+    from starters.follow import progress_table
+    from worker.connection import connect
+    from workflows.models import Progress
+
+    async def go() -> tuple[Progress, Any]:
+        client = await connect()
+        handle = client.get_workflow_handle(workflow_id)
+        desc = await handle.describe()
+        progress = await handle.query("progress", result_type=Progress)
+        return progress, desc
+
+    progress, desc = _run(go)
+    pending = [
+        {
+            "activity_id": a.activity_id,
+            "state": a.state.name if hasattr(a.state, "name") else str(a.state),
+            "attempt": a.attempt,
+            "last_failure": a.last_failure.message if a.HasField("last_failure") else None,
+        }
+        for a in desc.raw_description.pending_activities
+    ]
+    if output is not OutputFormat.text:
+        emit(
+            {
+                "workflow_id": workflow_id,
+                "status": desc.status.name if desc.status else None,
+                "progress": progress,
+                "pending_activities": pending,
+            },
+            output,
+        )
+        return
+    console.print(f"{workflow_id}: {desc.status.name if desc.status else '?'}", highlight=False)
+    console.print(progress_table(progress))
+    if pending:
+        table = Table("activity", "state", "attempt", "last failure", title="pending activities")
+        for p in pending:
+            table.add_row(
+                p["activity_id"], str(p["state"]), str(p["attempt"]), p["last_failure"] or ""
+            )
+        console.print(table)
+
+
+def _decide(
+    workflow_id: str,
+    step: str,
+    decision: str,
+    option: str | None,
+    by: str | None,
+    comment: str,
+    use_signal: bool,
+    output: OutputFormat,
+) -> None:
+    from starters.runs import decide
+    from worker.connection import connect
+    from workflows.models import ApprovalSignal, ChoiceSignal, Decision
+
+    who = by or getpass.getuser()
+
+    async def go() -> Any:
+        client = await connect()
+        if use_signal:
+            handle = client.get_workflow_handle(workflow_id)
+            if decision == "choose":
+                await handle.signal(
+                    "choose", ChoiceSignal(step=step, option=option or "", by=who, comment=comment)
+                )
+            else:
+                await handle.signal(decision, ApprovalSignal(step=step, by=who, comment=comment))
+            return {"step": step, "decision": decision, "option": option, "sent": "signal"}
+        return await decide(
+            client,
+            workflow_id,
+            Decision(step=step, decision=decision, option=option, by=who, comment=comment),
+        )  # type: ignore[arg-type]
+
+    receipt = _run(go)
+    if output is OutputFormat.text:
+        verb = {"approve": "approved", "reject": "rejected", "choose": f"chose {option} for"}[
+            decision
+        ]
+        note = (
+            ""
+            if use_signal
+            else ("" if getattr(receipt, "applied", True) else " (kept until the step is reached)")
+        )
+        console.print(f"{verb} {step} in {workflow_id}{note}", highlight=False)
+    else:
+        emit(receipt, output)
+
+
+ByOpt = typer.Option(None, "--by", help="who decides (default: your user name)")
+CommentOpt = typer.Option("", "--comment", "-m")
+SignalOpt = typer.Option(
+    False, "--signal", help="send a signal instead of an update (not checked, kept if early)"
+)
+
+
+@app.command()
+def approve(
+    workflow_id: str,
+    step: str,
+    by: str | None = ByOpt,
+    comment: str = CommentOpt,
+    signal: bool = SignalOpt,
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """Approve an approval step (or a budget wait)."""
+    _decide(workflow_id, step, "approve", None, by, comment, signal, output)
+
+
+@app.command()
+def reject(
+    workflow_id: str,
+    step: str,
+    by: str | None = ByOpt,
+    comment: str = CommentOpt,
+    signal: bool = SignalOpt,
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """Reject an approval step (or a budget wait)."""
+    _decide(workflow_id, step, "reject", None, by, comment, signal, output)
+
+
+@app.command()
+def choose(
+    workflow_id: str,
+    step: str,
+    option: str,
+    by: str | None = ByOpt,
+    comment: str = CommentOpt,
+    signal: bool = SignalOpt,
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """Choose an option of a choice step."""
+    _decide(workflow_id, step, "choose", option, by, comment, signal, output)
+
+
+@app.command()
+def cancel(workflow_id: str, output: OutputFormat = OutputOpt) -> None:
+    """Cancel a run: running steps are cancelled through their heartbeats."""
+    from worker.connection import connect
+
+    async def go() -> None:
+        client = await connect()
+        await client.get_workflow_handle(workflow_id).cancel()
+
+    _run(go)
+    if output is OutputFormat.text:
+        console.print(f"cancellation requested for {workflow_id}", highlight=False)
+    else:
+        emit({"workflow_id": workflow_id, "cancel_requested": True}, output)
+
+
+@app.command()
+def worker(
+    pool: str = typer.Option(
+        "all", "--pool", help="all | agents | workflows | <category>[,<category>…]"
+    ),
+    metrics_port: int = typer.Option(
+        0, "--metrics-port", help="serve SDK Prometheus metrics on 127.0.0.1:<port> (0: off)"
+    ),
+) -> None:
+    """Run worker pools in this process until Ctrl-C (graceful shutdown)."""
+    from worker.main import MissingSearchAttributes, run_pools
+    from worker.pools import resolve_pools
+
+    try:
+        pools = resolve_pools(pool)
+    except ValueError as e:
+        fail(str(e))
+    try:
+        asyncio.run(run_pools(pools, metrics_port=metrics_port))
+    except MissingSearchAttributes as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        pass
+    except Exception as e:
+        from worker.connection import ConnectionFailed
+        from workflows.compiler import CompileError
+
+        if isinstance(e, ConnectionFailed | CompileError):
+            fail(str(e))
+        raise
+
+
+@app.command()
+def dev(
+    port: int = typer.Option(7233, "--port"),
+    ui_port: int = typer.Option(8233, "--ui-port"),
+    state_dir: Path = StateDirOpt,
+    workers: bool = typer.Option(True, "--workers/--no-workers", help="also run the worker pools"),
+) -> None:
+    """Embedded Temporal (Web UI on :8233, state in .bizos/) and every worker pool, until Ctrl-C."""
+    from starters.devserver import DevServerError
+    from starters.stack import embedded_stack
+
+    try:
+        with embedded_stack(state_dir, port, ui_port, workers=workers) as stack:
+            s = stack.server
+            console.print(
+                f"Temporal dev server on {s.address} "
+                f"({'started' if stack.started_server else 'already running'}), "
+                f"state in {s.db_file}"
+            )
+            console.print(f"Web UI: {s.ui_url}")
+            if workers:
+                console.print(
+                    f"workers: workflows + agent pools (logs in {state_dir}/worker-*.log)"
+                )
+            console.print("Ctrl-C stops everything.")
+            try:
+                _wait_forever(stack)
+            except KeyboardInterrupt:
+                console.print("stopping…")
+    except DevServerError as e:
+        fail(str(e))
+
+
+def _wait_forever(stack: Any) -> None:
+    import time
+
+    while True:
+        problem = stack.dead_worker()
+        if problem:
+            fail(f"{problem}; see {stack.server.state_dir}/worker-*.log")
+        time.sleep(1)  # supervising child processes
+
+
+@app.command()
+def demo(
+    template: str = typer.Option("hello_approval", "--template"),
+    params: str = typer.Option("{}", "--params", "-p"),
+    interactive: bool = typer.Option(
+        False,
+        "--interactive",
+        help="wait for you to decide from another terminal instead of auto-approving",
+    ),
+    state_dir: Path = StateDirOpt,
+    port: int = typer.Option(7233, "--port"),
+    ui_port: int = typer.Option(8233, "--ui-port"),
+) -> None:
+    """Start the embedded stack, run a template with an approval step to the end, stop."""
+    from starters.devserver import DevServerError
+    from starters.follow import follow
+    from starters.stack import embedded_stack
+    from workflows.registry import default_registry
+
+    dag = default_registry().by_name(template)
+    parsed = _parse_params(params) if params != "{}" else (dag.spec.example or {})
+    try:
+        with embedded_stack(state_dir, port, ui_port) as stack:
+            os.environ["TEMPORAL_ADDRESS"] = stack.server.address
+            link_base = f"{stack.server.ui_url}/namespaces/default/workflows"
+
+            async def go() -> Any:
+                handle = await _start(template, parsed, "default", None, None)
+                console.print(
+                    f"started [bold]{handle.id}[/] ({dag.workflow_type}); "
+                    f"Web UI: {link_base}/{handle.id}",
+                    highlight=False,
+                )
+                return await follow(
+                    handle, auto_approve=not interactive, fmt=OutputFormat.text, ui_url=None
+                )
+
+            result = _run(go)
+            if result is not None:
+                console.print(
+                    f"The history is kept in {stack.server.db_file}: run `bizos dev` and open "
+                    f"{link_base} to browse it in the Web UI.",
+                    highlight=False,
+                )
+    except DevServerError as e:
+        fail(str(e))
+    if result is None:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,179 @@
+"""Following one run from the terminal: a live progress view, decisions, the result.
+
+One `progress` query every half second for the run being watched: fine for a person at a
+terminal (never use one poller per run to follow thousands of runs; list by search attribute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from typing import Any
+
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.service import RPCError
+
+from starters.output import OutputFormat, console, emit
+from starters.runs import decide
+from workflows.models import Decision, Progress, RunResult, StepProgress
+
+POLL_S = 0.5
+STYLE = {
+    "pending": ("·", "dim"),
+    "running": ("▶", "cyan"),
+    "waiting": ("⏸", "yellow"),
+    "succeeded": ("✔", "green"),
+    "rejected": ("✘", "magenta"),
+    "failed": ("✘", "red"),
+    "skipped": ("↷", "dim"),
+}
+
+
+def progress_table(p: Progress) -> Table:
+    table = Table(title=f"{p.template} v{p.version} — {p.status}", title_justify="left")
+    for col in ("step", "kind", "status", "tries", "cost", "detail"):
+        table.add_column(col, no_wrap=col != "detail")
+    for s in p.steps:
+        icon, style = STYLE.get(s.status, ("?", ""))
+        detail = s.error or (s.prompt if s.status == "waiting" else s.summary) or ""
+        if s.items is not None:
+            detail = f"{s.items_done}/{s.items} items · {detail}"
+        if s.decision is not None:
+            verdict = s.decision.option or ("approved" if s.decision.approved else "rejected")
+            detail = f"{verdict} by {s.decision.by}" + (
+                f": {s.decision.comment}" if s.decision.comment else ""
+            )
+        table.add_row(
+            s.id,
+            s.kind,
+            Text(f"{icon} {s.status}", style=style),
+            str(s.attempts or ""),
+            f"${s.cost_usd:.2f}" if s.cost_usd else "",
+            detail,
+        )
+    budget = f" of ${p.budget_usd:.2f}" if p.budget_usd else ""
+    table.caption = f"spent ${p.cost_usd:.2f}{budget}"
+    return table
+
+
+def how_to_decide(workflow_id: str, s: StepProgress) -> str:
+    if s.waiting_for == "choice":
+        opts = "|".join(s.options or [])
+        return (
+            f"  {s.id}: {s.prompt}\n"
+            f"    bizos choose {workflow_id} {s.id} <{opts}>\n"
+            f"    temporal workflow signal --workflow-id {workflow_id} --name choose "
+            f'--input \'{{"step": "{s.id}", "option": "<option>"}}\''
+        )
+    return (
+        f"  {s.id}: {s.prompt}\n"
+        f"    bizos approve {workflow_id} {s.id}   (or: bizos reject {workflow_id} {s.id})\n"
+        f"    temporal workflow signal --workflow-id {workflow_id} --name approve "
+        f'--input \'{{"step": "{s.id}"}}\''
+    )
+
+
+def auto_decision(s: StepProgress) -> Decision:
+    who = f"{getpass.getuser()} (--auto-approve)"
+    if s.waiting_for == "choice":
+        return Decision(step=s.id, decision="choose", option=(s.options or [""])[0], by=who)
+    return Decision(step=s.id, decision="approve", by=who)
+
+
+async def follow(
+    handle: WorkflowHandle[Any, Any],
+    *,
+    auto_approve: bool,
+    fmt: OutputFormat,
+    ui_url: str | None,
+) -> RunResult | None:
+    """Watch the run to its end; returns its result (None when it failed or was cancelled)."""
+    client = handle._client  # the handle's own client: same connection and converter
+    told: set[str] = set()
+    last: dict[str, str] = {}
+    live: Live | None = None
+    if fmt is OutputFormat.text and console.is_terminal:
+        live = Live(console=console, refresh_per_second=8, transient=False)
+        live.start()
+    try:
+        while True:
+            try:
+                progress: Progress = await handle.query("progress", result_type=Progress)
+            except RPCError as e:
+                raise RuntimeError(f"cannot query {handle.id}: {e.message}") from None
+            notes: list[str] = []
+            for s in progress.steps:
+                if last.get(s.id) != s.status:
+                    last[s.id] = s.status
+                    if fmt is OutputFormat.jsonl:
+                        emit(
+                            {
+                                "event": "step",
+                                "step": s.id,
+                                "status": s.status,
+                                "summary": s.summary,
+                                "error": s.error,
+                            },
+                            fmt,
+                        )
+                    elif live is None and fmt is OutputFormat.text:
+                        icon, style = STYLE.get(s.status, ("?", ""))
+                        console.print(
+                            f"[{style}]{icon} {s.id}: {s.status}[/]"
+                            + (f" — {s.error}" if s.error else ""),
+                            highlight=False,
+                        )
+                if s.status != "waiting" or s.id in told:
+                    continue
+                told.add(s.id)
+                if auto_approve:
+                    receipt = await decide(client, handle.id, auto_decision(s))
+                    notes.append(
+                        f"waiting for a person — a person would run:\n"
+                        f"{how_to_decide(handle.id, s)}\n"
+                        f"auto-decided {s.id}: {receipt.option or receipt.decision}"
+                    )
+                else:
+                    notes.append(f"waiting for a person:\n{how_to_decide(handle.id, s)}")
+            if live is not None:
+                live.update(Group(progress_table(progress), *[Text(n) for n in notes]))
+                for n in notes:
+                    live.console.print(n, highlight=False)
+            elif fmt is OutputFormat.text:
+                for n in notes:
+                    console.print(n, highlight=False)
+            if progress.status != "running":
+                break
+            await asyncio.sleep(POLL_S)  # a person is watching: refresh twice a second
+        try:
+            raw = await handle.result()
+            result = raw if isinstance(raw, RunResult) else RunResult.model_validate(raw)
+        except WorkflowFailureError as e:
+            cause = e.cause
+            message = getattr(cause, "message", None) or str(cause)
+            if fmt is OutputFormat.text:
+                console.print(f"[bold red]run failed:[/] {message}", highlight=False)
+            else:
+                emit({"event": "failed", "workflow_id": handle.id, "error": message}, fmt)
+            return None
+    finally:
+        if live is not None:
+            live.stop()
+    if fmt is OutputFormat.text:
+        console.print(
+            f"[bold green]run completed[/] {handle.id} — ${result.cost_usd:.2f}", highlight=False
+        )
+        if ui_url:
+            console.print(f"Web UI: {ui_url}", highlight=False)
+    else:
+        emit(
+            {"event": "completed", "workflow_id": handle.id, "result": result}
+            if fmt is OutputFormat.jsonl
+            else result,
+            fmt,
+        )
+    return result

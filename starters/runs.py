@@ -1,0 +1,79 @@
+"""Starting and deciding runs: the one place clients (CLI, schedules, later HTTP) do it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+
+from workflows import search_attributes as sa
+from workflows.compiler import CompiledDag
+from workflows.models import (
+    SPEC_MEMO_KEY,
+    WORKFLOWS_TASK_QUEUE,
+    Decision,
+    DecisionReceipt,
+    RunInput,
+    RunResult,
+)
+
+
+def run_id_for(dag: CompiledDag, tenant: str, key: str | None) -> str:
+    """`<tenant>.<template>.<key or uuid>`: a key makes starting idempotent."""
+    return f"{tenant}.{dag.name}.{key or uuid.uuid4().hex[:12]}"
+
+
+def start_options(dag: CompiledDag, run_input: RunInput, workflow_id: str) -> dict[str, Any]:
+    """Everything `client.start_workflow` needs besides the client (schedules reuse it)."""
+    return dict(
+        id=workflow_id,
+        task_queue=WORKFLOWS_TASK_QUEUE,
+        execution_timeout=dag.spec.execution_timeout,
+        memo={SPEC_MEMO_KEY: dag.pin},
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.TEMPLATE, dag.name),
+                SearchAttributePair(sa.TENANT, run_input.tenant),
+            ]
+        ),
+        static_summary=f"{dag.name} v{dag.version}: {dag.spec.description}"[:400],
+        static_details=(
+            f"**Template** `{dag.name}` v{dag.version} (spec {dag.hash})\n\n"
+            f"**Params**\n```json\n{json.dumps(run_input.params, indent=2, sort_keys=True)}\n```\n"
+            f"**Tenant** {run_input.tenant}"
+            + (f"  \n**Budget** ${run_input.budget_usd:.2f}" if run_input.budget_usd else "")
+        ),
+    )
+
+
+async def start_run(
+    client: Client,
+    dag: CompiledDag,
+    run_input: RunInput,
+    *,
+    key: str | None = None,
+) -> WorkflowHandle[Any, Any]:
+    """Start a run; with a key that is already running, return the existing run."""
+    workflow_id = run_id_for(dag, run_input.tenant, key)
+    return await client.start_workflow(
+        dag.workflow_type,
+        run_input,
+        result_type=RunResult,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        **start_options(dag, run_input, workflow_id),
+    )
+
+
+async def decide(client: Client, workflow_id: str, decision: Decision) -> DecisionReceipt:
+    """Send a decision as an update: refused at once (with the reason) when it cannot apply."""
+    handle = client.get_workflow_handle(workflow_id)
+    return await handle.execute_update("decide", decision, result_type=DecisionReceipt)

@@ -1,0 +1,81 @@
+"""Running worker pools in this process until SIGINT/SIGTERM, then shutting down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+
+from worker.connection import connect, metrics_runtime
+from worker.log_context import configure_logging
+from worker.pools import WORKFLOWS_POOL, build_worker, task_queue
+
+log = logging.getLogger("bizos.worker")
+
+
+class MissingSearchAttributes(RuntimeError):
+    pass
+
+
+async def check_search_attributes(client: Client) -> None:
+    """Workers cannot create search attributes on Temporal Cloud: check, and say what to run."""
+    from workflows import search_attributes as sa
+
+    resp = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = [k for k in sa.ALL if k.name not in resp.custom_attributes]
+    if missing:
+        kinds = {"KEYWORD_LIST": "KeywordList", "KEYWORD": "Keyword"}
+        cmds = "; ".join(
+            f"temporal operator search-attribute create --namespace {client.namespace} "
+            f"--name {k.name} --type {kinds[k.indexed_value_type.name]}"
+            for k in missing
+        )
+        raise MissingSearchAttributes(
+            f"namespace {client.namespace} lacks search attributes "
+            f"{', '.join(k.name for k in missing)}; create them once with: {cmds}"
+        )
+
+
+def preload(pools: list[str]) -> None:
+    """Compile every spec and load the catalog before polling: never inside a workflow task."""
+    from activities.catalog import default_catalog
+
+    default_catalog()
+    if WORKFLOWS_POOL in pools:
+        from workflows.registry import default_registry
+
+        default_registry()
+
+
+async def run_pools(pools: list[str], *, metrics_port: int = 0) -> None:
+    configure_logging()
+    preload(pools)
+    runtime = metrics_runtime(metrics_port) if metrics_port else None
+    client = await connect(runtime)
+    if WORKFLOWS_POOL in pools:
+        await check_search_attributes(client)
+    workers = [build_worker(client, p) for p in pools]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "polling %s%s",
+        ", ".join(task_queue(p) for p in pools),
+        f"; metrics on 127.0.0.1:{metrics_port}/metrics" if metrics_port else "",
+    )
+    runs = [asyncio.create_task(w.run()) for w in workers]
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*runs, stopper], return_when=asyncio.FIRST_COMPLETED)
+    log.info("shutting down: letting running activities finish (graceful timeout)")
+    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    for task in done:
+        if task is not stopper and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]

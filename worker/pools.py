@@ -1,0 +1,103 @@
+"""Worker pools: which task queue hosts what, and each pool's tuning.
+
+`bizos-workflows` runs the DAG workflow; each agent category has its own pool
+(`bizos-agents-<category>`) running the `run_agent` activity, so a slow or crashing
+category cannot starve the others and each can be scaled on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.catalog import CATEGORIES, task_queue_for
+from workflows.models import WORKFLOWS_TASK_QUEUE
+
+WORKFLOWS_POOL = "workflows"
+
+
+@dataclass(frozen=True)
+class PoolTuning:
+    max_concurrent_activities: int = 16
+    max_concurrent_workflow_tasks: int = 32
+    max_cached_workflows: int = 2000
+    graceful_shutdown: timedelta = timedelta(seconds=30)
+
+
+# Agent steps spend most of their time waiting on LLM calls, so concurrency is I/O bound;
+# categories with CPU-heavy tools (analytics, finance) get fewer slots on a small machine.
+TUNING: dict[str, PoolTuning] = {
+    WORKFLOWS_POOL: PoolTuning(max_concurrent_workflow_tasks=64, max_cached_workflows=2000),
+    "intelligence": PoolTuning(max_concurrent_activities=8),
+    "finance": PoolTuning(max_concurrent_activities=8),
+    "technical": PoolTuning(max_concurrent_activities=8),
+    "system": PoolTuning(max_concurrent_activities=200),
+}
+
+
+def pool_names() -> list[str]:
+    return [WORKFLOWS_POOL, *CATEGORIES]
+
+
+def tuning_for(pool: str) -> PoolTuning:
+    """The pool's tuning, overridable per pool with BIZOS_POOL_<POOL>_<FIELD> env vars."""
+    tuning = TUNING.get(pool, PoolTuning())
+    prefix = f"BIZOS_POOL_{pool.upper()}_"
+    overrides: dict[str, object] = {}
+    for field in (
+        "max_concurrent_activities",
+        "max_concurrent_workflow_tasks",
+        "max_cached_workflows",
+    ):
+        value = os.environ.get(prefix + field.upper())
+        if value:
+            overrides[field] = int(value)
+    return replace(tuning, **overrides) if overrides else tuning  # type: ignore[arg-type]
+
+
+def task_queue(pool: str) -> str:
+    return WORKFLOWS_TASK_QUEUE if pool == WORKFLOWS_POOL else task_queue_for(pool)
+
+
+def resolve_pools(spec: str) -> list[str]:
+    """`all`, `agents` (every category), a pool name, or a comma-separated list."""
+    if spec == "all":
+        return pool_names()
+    if spec == "agents":
+        return list(CATEGORIES)
+    pools = [p.strip() for p in spec.split(",") if p.strip()]
+    unknown = [p for p in pools if p not in pool_names()]
+    if unknown or not pools:
+        raise ValueError(
+            f"unknown pool(s) {', '.join(unknown) or spec!r}; "
+            f"pools: all, agents, {', '.join(pool_names())}"
+        )
+    return pools
+
+
+def build_worker(client: Client, pool: str) -> Worker:
+    tuning = tuning_for(pool)
+    if pool == WORKFLOWS_POOL:
+        from workflows.runtime import DagWorkflow
+
+        return Worker(
+            client,
+            task_queue=WORKFLOWS_TASK_QUEUE,
+            workflows=[DagWorkflow],
+            max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
+            max_cached_workflows=tuning.max_cached_workflows,
+            graceful_shutdown_timeout=tuning.graceful_shutdown,
+        )
+    from activities.run_agent import build_agent_activities
+
+    return Worker(
+        client,
+        task_queue=task_queue_for(pool),
+        activities=build_agent_activities(),
+        max_concurrent_activities=tuning.max_concurrent_activities,
+        graceful_shutdown_timeout=tuning.graceful_shutdown,
+    )

@@ -1,0 +1,604 @@
+"""Spec compiler: YAML file -> validated, frozen, hashed `CompiledDag`.
+
+Runs outside the workflow sandbox, once per process (the worker compiles every template at
+start). Every problem is reported as `file: step <id>: <problem>`, all of them at once,
+never as a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    create_model,
+)
+from temporalio.common import RetryPolicy
+
+from activities.catalog import AgentCatalog, default_catalog, task_queue_for
+from activities.contract import INLINE_OUTPUT_LIMIT_BYTES
+from workflows.expressions import (
+    FOREACH_ROOTS,
+    ROOTS,
+    Expr,
+    ExpressionError,
+    Template,
+    compile_cel,
+    compile_template,
+)
+from workflows.spec import DagSpec, ParamSpec, ParamType, StepSpec, workflow_type_for
+from workflows.yaml_loader import SpecFileError, load_yaml_file
+
+# Temporal's hard limits (a run is terminated past them) and warning thresholds.
+HISTORY_EVENTS_LIMIT = 51_200
+HISTORY_EVENTS_WARN = 10_240
+HISTORY_BYTES_LIMIT = 50 * 1024 * 1024
+HISTORY_BYTES_WARN = 10 * 1024 * 1024
+PENDING_ACTIVITIES_LIMIT = 2_000
+# Worst-case events each construct adds (scheduled/started/completed + its workflow task).
+EVENTS_PER_ACTIVITY = 6
+EVENTS_PER_CHILD = 6
+EVENTS_PER_DECISION = 12  # update/signal + timer + workflow task + search-attribute upserts
+EVENTS_BASE = 8
+INPUT_BYTES_ESTIMATE = 8 * 1024
+
+DEFAULT_AGENT_TIMEOUT = timedelta(minutes=10)
+DEFAULT_HEARTBEAT = timedelta(seconds=30)
+DEFAULT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=3,
+)
+
+
+class CompileError(ValueError):
+    """One or more problems in spec files; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    events: int
+    history_bytes: int
+    pending_activities: int
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledStep:
+    id: str
+    spec: StepSpec
+    kind: str
+    after: tuple[str, ...]
+    upstream: frozenset[str]
+    when: Expr | None
+    inputs: Template
+    foreach: Template | None
+    choice_by: Expr | None = None
+    gated_by: tuple[str, frozenset[str]] | None = None  # (choice step, options that run it)
+    task_queue: str | None = None
+    cost_estimate_usd: float = 0.0
+    retry_policy: RetryPolicy | None = None
+    timeout: timedelta | None = None
+    deadline: timedelta | None = None
+    heartbeat: timedelta | None = None
+    child_type: str | None = None
+    summary: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledDag:
+    spec: DagSpec
+    source: str
+    hash: str
+    steps: dict[str, CompiledStep]  # topological order
+    params_model: type[BaseModel]
+    outputs: tuple[str, ...]
+    size: SizeEstimate
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def version(self) -> int:
+        return self.spec.version
+
+    @property
+    def workflow_type(self) -> str:
+        return workflow_type_for(self.spec.name)
+
+    @property
+    def pin(self) -> dict[str, Any]:
+        """What a run records (memo `bizos_spec`) to stay on this exact spec."""
+        return {"name": self.name, "version": self.version, "hash": self.hash}
+
+
+def spec_hash(raw: Any) -> str:
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- pydantic errors -> lines
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    from workflows import spec as s
+
+    model: type[BaseModel] | None = DagSpec
+    path = list(loc)
+    nested: dict[tuple[str], type[BaseModel]] = {
+        ("steps",): StepSpec,
+        ("params",): ParamSpec,
+        ("approval",): s.ApprovalSpec,
+        ("choice",): s.ChoiceSpec,
+        ("retry",): s.RetrySpec,
+    }
+    while path and model is not None:
+        key = path.pop(0)
+        if isinstance(key, int):
+            continue
+        nxt = nested.get((str(key),))
+        if nxt is None:
+            return model if not path else None
+        if nxt is ParamSpec and path:
+            path.pop(0)  # the param's name
+        model = nxt
+    return model
+
+
+def _describe(raw: dict[str, Any], err: Any) -> tuple[str, str]:
+    """(where, what) for one pydantic error."""
+    loc = tuple(err["loc"])
+    where = "spec"
+    rest = list(loc)
+    if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+        steps = raw.get("steps") or []
+        sid = None
+        if loc[1] < len(steps) and isinstance(steps[loc[1]], dict):
+            sid = steps[loc[1]].get("id")
+        where = f"step {sid}" if sid else f"step #{loc[1] + 1}"
+        rest = list(loc[2:])
+    elif len(loc) >= 2 and loc[0] == "params":
+        where = f"param {loc[1]}"
+        rest = list(loc[2:])
+    key = ".".join(str(p) for p in rest)
+    if err["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        hint = ""
+        if model is not None:
+            close = difflib.get_close_matches(str(loc[-1]), _field_names(model), n=1)
+            if close:
+                hint = f" (did you mean `{close[0]}`?)"
+        return where, f"unknown key `{loc[-1]}`{hint}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        return where, f"missing required key `{key}`"
+    return where, f"{key}: {msg}" if key else msg
+
+
+# ---------------------------------------------------------------- params contract
+
+
+def _param_annotation(p: ParamSpec) -> Any:
+    base: dict[ParamType, Any] = {
+        ParamType.string: StrictStr,
+        ParamType.integer: StrictInt,
+        ParamType.number: float,
+        ParamType.boolean: StrictBool,
+        ParamType.array: list[Any],
+        ParamType.object: dict[str, Any],
+    }
+    if p.enum:
+        return Literal[tuple(p.enum)]
+    if p.type is ParamType.array and p.items is not None:
+        return list[base[p.items]]  # type: ignore[name-defined,valid-type]
+    return base[p.type]
+
+
+def build_params_model(name: str, params: dict[str, ParamSpec]) -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for pname, p in params.items():
+        constraints: dict[str, Any] = {"description": p.description}
+        if p.minimum is not None:
+            constraints["ge"] = p.minimum
+        if p.maximum is not None:
+            constraints["le"] = p.maximum
+        if p.required:
+            fields[pname] = (_param_annotation(p), Field(..., **constraints))
+        else:
+            fields[pname] = (
+                _param_annotation(p) | None,
+                Field(default=p.default, validate_default=True, **constraints),
+            )
+    model = create_model(  # type: ignore[call-overload]
+        f"{workflow_type_for(name)}Params",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        **fields,
+    )
+    return model  # type: ignore[no-any-return]
+
+
+def params_error_lines(err: ValidationError) -> list[str]:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "params"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"unknown param `{loc}`")
+        elif e["type"] == "missing":
+            lines.append(f"missing required param `{loc}`")
+        else:
+            lines.append(f"param `{loc}`: {e['msg']}")
+    return lines
+
+
+# ---------------------------------------------------------------- compile
+
+
+def _topo_order(steps: list[StepSpec]) -> tuple[list[str], list[str]]:
+    """(order, cycle) — cycle is non-empty when the graph has one."""
+    ids = [s.id for s in steps]
+    deps = {s.id: [d for d in s.after if d in ids] for s in steps}
+    state: dict[str, int] = {}
+    order: list[str] = []
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str]:
+        state[n] = 1
+        stack.append(n)
+        for d in deps[n]:
+            if state.get(d) == 1:
+                return [*stack[stack.index(d) :], d]
+            if d not in state:
+                cycle = visit(d)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[n] = 2
+        order.append(n)
+        return []
+
+    for n in ids:
+        if n not in state:
+            cycle = visit(n)
+            if cycle:
+                return [], cycle
+    return order, []
+
+
+def _retry_policy(step: StepSpec) -> RetryPolicy:
+    r = step.retry
+    if r is None:
+        return DEFAULT_RETRY
+    return RetryPolicy(
+        initial_interval=r.initial_interval,
+        backoff_coefficient=r.backoff_coefficient,
+        maximum_interval=r.maximum_interval,
+        maximum_attempts=r.maximum_attempts,
+        non_retryable_error_types=r.non_retryable_error_types or None,
+    )
+
+
+def compile_spec(
+    raw: Any,
+    source: str,
+    *,
+    catalog: AgentCatalog | None = None,
+    templates: Iterable[str] | None = None,
+) -> CompiledDag:
+    """Compile one loaded spec. `templates` are the names `workflow:` steps may use."""
+    catalog = catalog if catalog is not None else default_catalog()
+    if not isinstance(raw, dict):
+        raise CompileError([f"{source}: a spec must be a mapping of keys (name, version, steps …)"])
+    try:
+        spec = DagSpec.model_validate(raw)
+    except ValidationError as e:
+        raise CompileError(
+            [f"{source}: {w}: {what}" for w, what in (_describe(raw, err) for err in e.errors())]
+        ) from None
+
+    problems: list[str] = []
+    warnings: list[str] = []
+
+    def bad(where: str, what: str) -> None:
+        problems.append(f"{source}: {where}: {what}")
+
+    stem = Path(source).stem.split("@")[0]
+    if Path(source).suffix in (".yaml", ".yml") and stem != spec.name:
+        bad("spec", f"name `{spec.name}` must equal the file name `{stem}`")
+
+    # ids
+    seen: set[str] = set()
+    from workflows.spec import STEP_ID
+
+    for s in spec.steps:
+        if not STEP_ID.match(s.id):
+            bad(f"step {s.id}", "malformed id (snake_case: a-z, 0-9, _, at most 48 characters)")
+        if s.id in seen:
+            bad(f"step {s.id}", "duplicate id")
+        seen.add(s.id)
+    by_id = {s.id: s for s in spec.steps}
+    for s in spec.steps:
+        for d in s.after:
+            if d not in by_id:
+                bad(f"step {s.id}", f"after: unknown step `{d}`")
+            elif d == s.id:
+                bad(f"step {s.id}", "after: a step cannot come after itself")
+    if problems:
+        raise CompileError(problems)
+
+    order, cycle = _topo_order(spec.steps)
+    if cycle:
+        raise CompileError([f"{source}: step {cycle[0]}: cycle: {' -> '.join(cycle)}"])
+
+    upstream: dict[str, set[str]] = {}
+    for sid in order:
+        ups: set[str] = set()
+        for d in by_id[sid].after:
+            ups |= {d} | upstream[d]
+        upstream[sid] = ups
+
+    # params contract and defaults
+    params_model = build_params_model(spec.name, spec.params)
+    for pname, p in spec.params.items():
+        if p.default is not None:
+            try:
+                params_model.model_validate(
+                    {
+                        k: (v.default if k == pname else _placeholder(v))
+                        for k, v in spec.params.items()
+                    }
+                )
+            except ValidationError as e:
+                for line in params_error_lines(e):
+                    if f"`{pname}" in line:
+                        bad(f"param {pname}", f"bad default: {line}")
+    if spec.example is not None:
+        try:
+            params_model.model_validate(spec.example)
+        except ValidationError as e:
+            for line in params_error_lines(e):
+                bad("example", line)
+
+    # choice gating
+    gated: dict[str, tuple[str, set[str]]] = {}
+    for s in spec.steps:
+        if s.choice is None:
+            continue
+        for option, members in s.choice.options.items():
+            for m in members:
+                if m not in by_id:
+                    bad(f"step {s.id}", f"choice option `{option}`: unknown step `{m}`")
+                elif s.id not in upstream[m]:
+                    bad(
+                        f"step {m}",
+                        f"named by choice `{s.id}` (option `{option}`) but does not come after it",
+                    )
+                elif m in gated and gated[m][0] != s.id:
+                    bad(f"step {m}", f"gated by two choices (`{gated[m][0]}` and `{s.id}`)")
+                else:
+                    gated.setdefault(m, (s.id, set()))[1].add(option)
+
+    known_templates = set(templates) if templates is not None else None
+    compiled: dict[str, CompiledStep] = {}
+    for sid in order:
+        s = by_id[sid]
+        where = f"step {sid}"
+        roots = ROOTS + FOREACH_ROOTS if s.foreach is not None else ROOTS
+
+        def expr(
+            text: str, key: str, roots: tuple[str, ...] = roots, where: str = where
+        ) -> Expr | None:
+            try:
+                e = compile_cel(text, roots)
+            except ExpressionError as x:
+                bad(where, f"{key}: {x}")
+                return None
+            _check_refs(e, key)
+            return e
+
+        def template(
+            value: Any, key: str, roots: tuple[str, ...] = roots, where: str = where
+        ) -> Template | None:
+            try:
+                t = compile_template(value, roots)
+            except ExpressionError as x:
+                bad(where, f"{key}: {x}")
+                return None
+            for e in t.exprs:
+                _check_refs(e, key)
+            return t
+
+        def _check_refs(e: Expr, key: str, where: str = where, sid: str = sid) -> None:
+            for ref in e.refs:
+                if ref.step not in by_id:
+                    bad(where, f"{key}: `{ref.root}.{ref.step}` names no step")
+                elif ref.step not in upstream[sid]:
+                    bad(
+                        where,
+                        f"{key}: `{ref.root}.{ref.step}` is not upstream of this step "
+                        f"(add it to `after`)",
+                    )
+                elif ref.root == "approvals" and by_id[ref.step].approval is None:
+                    bad(where, f"{key}: `approvals.{ref.step}` is not an approval step")
+                elif ref.root == "choices" and by_id[ref.step].choice is None:
+                    bad(where, f"{key}: `choices.{ref.step}` is not a choice step")
+
+        when = expr(s.when, "when", ROOTS) if s.when else None
+        inputs = template(s.with_, "with") or Template("literal", value={})
+        foreach = template(s.foreach, "foreach", ROOTS) if s.foreach is not None else None
+        choice_by = expr(s.choice.by, "choice.by", ROOTS) if s.choice and s.choice.by else None
+
+        task_queue = None
+        cost = 0.0
+        child_type = None
+        if s.kind == "agent":
+            assert s.agent is not None and s.mode is not None
+            if s.agent not in catalog:
+                close = difflib.get_close_matches(s.agent, [a.id for a in catalog], n=1)
+                hint = f" (did you mean `{close[0]}`?)" if close else ""
+                bad(where, f"unknown agent `{s.agent}`{hint}")
+            else:
+                agent = catalog.get(s.agent)
+                if s.mode not in agent.modes:
+                    bad(
+                        where,
+                        f"agent `{s.agent}` has no mode `{s.mode}` "
+                        f"(modes: {', '.join(agent.modes)})",
+                    )
+                else:
+                    cost = catalog.cost_estimate(s.agent, s.mode)
+                task_queue = task_queue_for(agent.category)
+        elif s.kind == "workflow":
+            assert s.workflow is not None
+            if known_templates is not None and s.workflow not in known_templates:
+                bad(
+                    where,
+                    f"unknown template `{s.workflow}` "
+                    f"(known: {', '.join(sorted(known_templates))})",
+                )
+            if s.workflow == spec.name:
+                bad(where, "a template cannot run itself as a child")
+            child_type = workflow_type_for(s.workflow)
+
+        gate = gated.get(sid)
+        compiled[sid] = CompiledStep(
+            id=sid,
+            spec=s,
+            kind=s.kind,
+            after=tuple(s.after),
+            upstream=frozenset(upstream[sid]),
+            when=when,
+            inputs=inputs,
+            foreach=foreach,
+            choice_by=choice_by,
+            gated_by=(gate[0], frozenset(gate[1])) if gate else None,
+            task_queue=task_queue,
+            cost_estimate_usd=cost,
+            retry_policy=_retry_policy(s) if s.kind == "agent" else None,
+            timeout=(s.timeout or DEFAULT_AGENT_TIMEOUT) if s.kind == "agent" else s.timeout,
+            deadline=s.deadline,
+            heartbeat=(s.heartbeat or DEFAULT_HEARTBEAT) if s.kind == "agent" else None,
+            child_type=child_type,
+            summary=s.summary or _default_summary(s),
+        )
+
+    # outputs
+    if spec.outputs is not None:
+        for o in spec.outputs:
+            if o not in by_id:
+                bad("outputs", f"unknown step `{o}`")
+        outputs = tuple(spec.outputs)
+    else:
+        has_dependants = {d for s in spec.steps for d in s.after}
+        outputs = tuple(sid for sid in order if sid not in has_dependants)
+
+    size = _estimate_size(spec)
+    if size.events > HISTORY_EVENTS_LIMIT or size.history_bytes > HISTORY_BYTES_LIMIT:
+        bad(
+            "spec",
+            f"worst case is {size.events} history events / {size.history_bytes // 2**20} MB, "
+            f"past Temporal's limit of {HISTORY_EVENTS_LIMIT} events / "
+            f"{HISTORY_BYTES_LIMIT // 2**20} MB: lower `max_items` or move the fan-out into a "
+            f"child template (`workflow:` step)",
+        )
+    elif size.events > HISTORY_EVENTS_WARN or size.history_bytes > HISTORY_BYTES_WARN:
+        warnings.append(
+            f"{source}: spec: worst case is {size.events} history events / "
+            f"{size.history_bytes // 2**20} MB, past Temporal's warning level "
+            f"({HISTORY_EVENTS_WARN} events / {HISTORY_BYTES_WARN // 2**20} MB)"
+        )
+    if size.pending_activities > PENDING_ACTIVITIES_LIMIT:
+        bad(
+            "spec",
+            f"up to {size.pending_activities} activities could be pending at once, past "
+            f"Temporal's limit of {PENDING_ACTIVITIES_LIMIT}: lower `max_parallel`",
+        )
+
+    if problems:
+        raise CompileError(problems)
+    return CompiledDag(
+        spec=spec,
+        source=source,
+        hash=spec_hash(raw),
+        steps=compiled,
+        params_model=params_model,
+        outputs=outputs,
+        size=size,
+        warnings=tuple(warnings),
+    )
+
+
+def _placeholder(p: ParamSpec) -> Any:
+    """A valid value for a param, so a default can be checked on its own."""
+    if p.default is not None:
+        return p.default
+    if p.enum:
+        return p.enum[0]
+    return {
+        ParamType.string: "x",
+        ParamType.integer: int(p.minimum or 0),
+        ParamType.number: float(p.minimum or 0),
+        ParamType.boolean: False,
+        ParamType.array: [],
+        ParamType.object: {},
+    }[p.type]
+
+
+def _default_summary(s: StepSpec) -> str:
+    if s.kind == "agent":
+        return f"{s.agent}/{s.mode}"
+    if s.kind == "workflow":
+        return f"child {s.workflow}"
+    return s.kind
+
+
+def _estimate_size(spec: DagSpec) -> SizeEstimate:
+    events = EVENTS_BASE
+    history_bytes = 0
+    pending = 0
+    for s in spec.steps:
+        n = s.max_items if s.foreach is not None else 1
+        if s.kind == "agent":
+            events += n * EVENTS_PER_ACTIVITY
+            if spec.budget_usd is not None:
+                events += EVENTS_PER_DECISION
+            history_bytes += n * (INLINE_OUTPUT_LIMIT_BYTES + INPUT_BYTES_ESTIMATE)
+            pending += s.max_parallel or 1
+        elif s.kind == "workflow":
+            events += n * EVENTS_PER_CHILD
+            history_bytes += n * (INLINE_OUTPUT_LIMIT_BYTES + INPUT_BYTES_ESTIMATE)
+        else:
+            events += EVENTS_PER_DECISION
+    return SizeEstimate(events, history_bytes, pending)
+
+
+def compile_file(
+    path: Path, *, catalog: AgentCatalog | None = None, templates: Iterable[str] | None = None
+) -> CompiledDag:
+    try:
+        raw = load_yaml_file(path)
+    except SpecFileError as e:
+        raise CompileError([str(e)]) from None
+    return compile_spec(raw, str(path), catalog=catalog, templates=templates)

@@ -1,0 +1,246 @@
+"""The spec language: one pydantic model per YAML construct of `dag_specs/*.yaml`.
+
+Every key is documented in docs/spec.md. Models forbid unknown keys so a typo is an error,
+not a silently ignored setting. Checks that need the whole spec (ids, references, cycles,
+agents, size) live in the compiler; these models check one construct at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+STEP_ID = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+SPEC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`90s`, `5m`, `1h30m`, `2d`, `500ms`, or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        parts = _DURATION_PART.findall(text)
+        if not text or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h30m, 2d, 500ms)")
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    else:
+        raise ValueError(f"not a duration: {value!r}")
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ParamType(StrEnum):
+    string = "string"
+    integer = "integer"
+    number = "number"
+    boolean = "boolean"
+    array = "array"
+    object = "object"
+
+
+class ParamSpec(_Strict):
+    """One run parameter: `topic: {type: string, required: true}`."""
+
+    type: ParamType
+    description: str = ""
+    required: bool = False
+    default: Any = None
+    items: ParamType | None = Field(default=None, description="element type of an array")
+    enum: list[Any] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParamSpec:
+        if self.items is not None and self.type is not ParamType.array:
+            raise ValueError("`items` only applies to `type: array`")
+        if self.required and self.default is not None:
+            raise ValueError("a required param cannot have a default")
+        return self
+
+
+class RetrySpec(_Strict):
+    """Temporal's RetryPolicy, by its own names. Always finite."""
+
+    initial_interval: Duration = timedelta(seconds=1)
+    backoff_coefficient: float = Field(default=2.0, ge=1.0, le=10.0)
+    maximum_interval: Duration | None = None
+    maximum_attempts: int = Field(default=3, ge=1, le=100)
+    non_retryable_error_types: list[str] = Field(default_factory=list)
+
+
+class ApprovalSpec(_Strict):
+    """A person approves or rejects (update `decide`, signals `approve`/`reject`)."""
+
+    prompt: str
+    timeout: Duration = timedelta(days=7)
+    on_timeout: Literal["approve", "reject", "fail"] = "reject"
+
+
+class ChoiceSpec(_Strict):
+    """A person (or the `by` expression) picks one option; steps of other options skip."""
+
+    prompt: str
+    options: dict[str, list[str]]
+    timeout: Duration = timedelta(days=7)
+    default: str | None = Field(default=None, description="option taken on timeout")
+    by: str | None = Field(default=None, description="CEL choosing the option without a human")
+
+    @model_validator(mode="after")
+    def _options(self) -> ChoiceSpec:
+        if len(self.options) < 2:
+            raise ValueError("a choice needs at least two options")
+        for name in self.options:
+            if not STEP_ID.match(name):
+                raise ValueError(f"option name {name!r} must be snake_case")
+        if self.default is not None and self.default not in self.options:
+            raise ValueError(
+                f"default {self.default!r} is not one of the options ({', '.join(self.options)})"
+            )
+        return self
+
+
+StepKind = Literal["agent", "approval", "choice", "workflow"]
+
+
+class StepSpec(_Strict):
+    """One node of the DAG. Exactly one kind: `agent`+`mode`, `approval`, `choice`, `workflow`."""
+
+    id: str
+    summary: str | None = Field(default=None, description="one line shown in the Web UI")
+    # kinds
+    agent: str | None = None
+    mode: str | None = None
+    approval: ApprovalSpec | None = None
+    choice: ChoiceSpec | None = None
+    workflow: str | None = Field(default=None, description="template run as a child workflow")
+    # wiring
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    after: list[str] = Field(default_factory=list)
+    trigger: Literal["all_success", "all_done"] = "all_success"
+    when: str | None = None
+    foreach: str | list[Any] | None = None
+    max_parallel: int | None = Field(default=None, ge=1, le=1000)
+    max_items: int = Field(default=100, ge=1, le=10_000)
+    # execution
+    retry: RetrySpec | None = None
+    timeout: Duration | None = Field(default=None, description="start-to-close of one attempt")
+    deadline: Duration | None = Field(default=None, description="schedule-to-close, all attempts")
+    heartbeat: Duration | None = Field(default=None, description="heartbeat timeout")
+    on_error: Literal["fail", "continue"] = "fail"
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _after_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @property
+    def kind(self) -> StepKind:
+        if self.agent is not None:
+            return "agent"
+        if self.approval is not None:
+            return "approval"
+        if self.choice is not None:
+            return "choice"
+        return "workflow"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StepSpec:
+        kinds = [
+            k
+            for k, present in (
+                ("agent", self.agent is not None),
+                ("approval", self.approval is not None),
+                ("choice", self.choice is not None),
+                ("workflow", self.workflow is not None),
+            )
+            if present
+        ]
+        if len(kinds) != 1:
+            found = ", ".join(kinds) if kinds else "none"
+            raise ValueError(
+                f"a step has exactly one kind of agent, approval, choice, workflow (found {found})"
+            )
+        kind = kinds[0]
+        if kind == "agent" and not self.mode:
+            raise ValueError("an agent step needs `mode`")
+        if kind != "agent" and self.mode is not None:
+            raise ValueError("`mode` only applies to agent steps")
+        if self.foreach is not None and kind not in ("agent", "workflow"):
+            raise ValueError("`foreach` only applies to agent and workflow steps")
+        if self.foreach is not None and self.max_parallel is None:
+            raise ValueError("`foreach` needs `max_parallel` (how many items run at once)")
+        if self.foreach is None and self.max_parallel is not None:
+            raise ValueError("`max_parallel` only applies with `foreach`")
+        if kind in ("approval", "choice"):
+            for key in ("retry", "timeout", "deadline", "heartbeat"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"`{key}` does not apply to {kind} steps (use {kind}.timeout)")
+            if self.with_:
+                raise ValueError(f"`with` does not apply to {kind} steps")
+        return self
+
+
+class DagSpec(_Strict):
+    """A workflow template: `dag_specs/<name>.yaml`."""
+
+    name: str
+    version: int = Field(ge=1)
+    description: str
+    params: dict[str, ParamSpec] = Field(default_factory=dict)
+    example: dict[str, Any] | None = Field(
+        default=None, description="example params, checked against `params`"
+    )
+    budget_usd: float | None = Field(default=None, gt=0)
+    budget_approval_timeout: Duration = timedelta(hours=24)
+    execution_timeout: Duration = timedelta(days=7)
+    outputs: list[str] | None = Field(
+        default=None, description="steps whose outputs form the run result (default: sinks)"
+    )
+    steps: list[StepSpec] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not SPEC_NAME.match(v):
+            raise ValueError(f"name {v!r} must be snake_case (a-z, 0-9, _)")
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _param_names(cls, v: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
+        for name in v:
+            if not re.match(r"^[a-z_][a-z0-9_]*$", name):
+                raise ValueError(f"param name {name!r} must be snake_case")
+        return v
+
+
+def workflow_type_for(name: str) -> str:
+    """`content_creation` -> `ContentCreation` (the Temporal workflow type)."""
+    return "".join(part.capitalize() for part in name.split("_"))
