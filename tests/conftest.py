@@ -22,15 +22,20 @@ os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
+# Namespaces for tests that run worker processes of their own, so that those workers and
+# the in-process ones of other tests never take each other's tasks.
+ISOLATED_NAMESPACES = ("isolated-kill", "isolated-versions", "isolated-agents")
+
+
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    extra = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+    for ns in ISOLATED_NAMESPACES:
+        extra += ["--namespace", ns]
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         search_attributes=search_attributes.ALL,
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            "history.transferProcessorMaxPollRPS=1000",
-        ],
+        dev_server_extra_args=extra,
         plugins=[BizosPlugin()],
     )
     try:
@@ -42,3 +47,13 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
+
+
+def server_address(env: WorkflowEnvironment) -> str:
+    return env.client.service_client.config.target_host
+
+
+async def namespace_client(env: WorkflowEnvironment, namespace: str) -> Client:
+    """A client on one of ISOLATED_NAMESPACES (same server, no in-process workers there)."""
+    assert namespace in ISOLATED_NAMESPACES
+    return await Client.connect(server_address(env), namespace=namespace, plugins=[BizosPlugin()])

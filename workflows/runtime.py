@@ -203,10 +203,12 @@ class DagWorkflow:
             )
         body = asyncio.create_task(self._run_steps())
         try:
-            if info.execution_timeout is None:
-                # The starter set no execution timeout: enforce the spec's own.
+            limit = dag.spec.execution_timeout
+            if info.execution_timeout is None or info.execution_timeout > limit:
+                # The starter set no execution timeout (or a longer one than the template
+                # allows, e.g. a test server's 10-year default): enforce the spec's own.
                 guard = asyncio.create_task(
-                    workflow.sleep(dag.spec.execution_timeout, summary="execution timeout")
+                    workflow.sleep(limit, summary="execution timeout")
                 )
                 await workflow.wait([body, guard], return_when=asyncio.FIRST_COMPLETED)
                 if not body.done():
@@ -464,6 +466,8 @@ class DagWorkflow:
         child = default_registry().get(step.child_type)
         info = workflow.info()
         params = step.inputs.render(scope)
+        if not isinstance(params, dict):
+            raise StepFailure(f"with: gave {type(params).__name__}, not a mapping of params")
         child_id = f"{info.workflow_id}.{step.id}" + ("" if index is None else f".{index}")
         remaining = None
         if self._budget is not None:

@@ -141,7 +141,11 @@ class StepSpec(_Strict):
     choice: ChoiceSpec | None = None
     workflow: str | None = Field(default=None, description="template run as a child workflow")
     # wiring
-    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    with_: dict[str, Any] | str = Field(
+        default_factory=dict,
+        alias="with",
+        description="inputs: a mapping (values may use ${...}), or one `${expr}` giving a mapping",
+    )
     after: list[str] = Field(default_factory=list)
     trigger: Literal["all_success", "all_done"] = "all_success"
     when: str | None = None
@@ -159,6 +163,13 @@ class StepSpec(_Strict):
     @classmethod
     def _after_list(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
+
+    @field_validator("with_")
+    @classmethod
+    def _with_shape(cls, v: dict[str, Any] | str) -> dict[str, Any] | str:
+        if isinstance(v, str) and not (v.startswith("${") and v.endswith("}")):
+            raise ValueError("`with` is a mapping, or one `${expr}` that gives a mapping")
+        return v
 
     @property
     def kind(self) -> StepKind:

@@ -1,0 +1,197 @@
+"""Durability with real worker processes: a worker killed with SIGKILL mid-run, and a run
+that started on spec v1 finishing on v1 after workers with v2 take over."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import namespace_client, server_address
+from tests.core.conftest import SPEC_DIRS
+from tests.support import ET, events, eventually, of_type, progress, start, wait_until_waiting
+from workflows.models import ApprovalSignal, RunResult
+from workflows.registry import load_registry
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class WorkerProcess:
+    """`bizos worker` in its own process, as deployed."""
+
+    def __init__(self, env: WorkflowEnvironment, namespace: str, spec_dirs: list[Path], log: Path):
+        self.log = log
+        environ = dict(
+            os.environ,
+            TEMPORAL_ADDRESS=server_address(env),
+            TEMPORAL_NAMESPACE=namespace,
+            BIZOS_SPEC_DIRS=os.pathsep.join(str(d) for d in spec_dirs),
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "starters.cli", "worker", "--pool", "workflows,system"],
+            env=environ,
+            cwd=REPO,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for w in started:
+        w.stop()
+
+
+async def test_worker_killed_mid_run_loses_no_step(
+    temporal_env: WorkflowEnvironment, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    client = await namespace_client(temporal_env, "isolated-kill")
+    first = WorkerProcess(temporal_env, "isolated-kill", SPEC_DIRS, tmp_path / "w1.log")
+    workers.append(first)
+    h = await _start_slow(client, "isolated-kill")
+
+    async def long_step_heartbeating() -> bool:
+        pending = (await h.describe()).raw_description.pending_activities
+        return any(a.state == 2 and a.heartbeat_details.payloads for a in pending)
+
+    await eventually(long_step_heartbeating, timeout_s=60, what="the long step to heartbeat")
+    first.kill()
+    workers.append(WorkerProcess(temporal_env, "isolated-kill", SPEC_DIRS, tmp_path / "w2.log"))
+    result: RunResult = await h.result()
+    assert result.statuses == {"quick": "succeeded", "long": "succeeded", "last": "succeeded"}
+    p = await progress(h)
+    attempts = {s.id: s.attempts for s in p.steps}
+    # `quick` finished before the kill: its result came from history, it never ran again;
+    # `long` was running on the dead worker: retried once its heartbeat timed out.
+    assert attempts == {"quick": 1, "long": 2, "last": 1}
+    scheduled = of_type(await events(h), ET.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+    assert len(scheduled) == 3
+
+
+async def _start_slow(client: Client, namespace: str):  # type: ignore[no-untyped-def]
+    # the slow template's long step sleeps 3 s heartbeating every 0.5 s (heartbeat timeout 1 s)
+    from workflows import registry as reg_mod
+
+    saved = reg_mod._registry
+    reg_mod.set_registry(load_registry(SPEC_DIRS))
+    try:
+        return await start(client, "slow", {"sleep_s": 3})
+    finally:
+        reg_mod._registry = saved
+
+
+V1 = """name: versioned
+version: 1
+description: first version
+steps:
+  - id: one
+    agent: noop
+    mode: echo
+    with: {v: 1}
+  - id: review
+    approval: {prompt: "ok?"}
+    after: [one]
+  - id: two
+    agent: noop
+    mode: echo
+    after: [review]
+    with: {v: 1}
+"""
+
+V2 = """name: versioned
+version: 2
+description: second version, with other steps
+steps:
+  - id: alpha
+    agent: noop
+    mode: echo
+    with: {v: 2}
+  - id: review
+    approval: {prompt: "ok?"}
+    after: [alpha]
+  - id: beta
+    agent: noop
+    mode: echo
+    after: [review]
+    with: {v: 2}
+"""
+
+
+async def test_run_started_on_v1_finishes_on_v1_after_v2_is_deployed(
+    temporal_env: WorkflowEnvironment, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    v1_dir, v2_dir = tmp_path / "v1", tmp_path / "v2"
+    (v1_dir / "versions").mkdir(parents=True)
+    (v2_dir / "versions").mkdir(parents=True)
+    (v1_dir / "versioned.yaml").write_text(V1)
+    (v1_dir / "versions" / "versioned@1.yaml").write_text(V1)
+    (v2_dir / "versioned.yaml").write_text(V2)
+    (v2_dir / "versions" / "versioned@1.yaml").write_text(V1)
+    (v2_dir / "versions" / "versioned@2.yaml").write_text(V2)
+    client = await namespace_client(temporal_env, "isolated-versions")
+
+    old = WorkerProcess(temporal_env, "isolated-versions", [v1_dir], tmp_path / "old.log")
+    workers.append(old)
+    from temporalio.client import WorkflowHandle  # noqa: F401  (typing of handles below)
+
+    # one run pinned by memo (bizos start), one by patch marker (no memo, like `temporal`)
+    from workflows import registry as reg_mod
+    from workflows.models import WORKFLOWS_TASK_QUEUE, RunInput
+
+    saved = reg_mod._registry
+    reg_mod.set_registry(load_registry([v1_dir]))
+    try:
+        pinned = await start(client, "versioned")
+    finally:
+        reg_mod._registry = saved
+    marked = await client.start_workflow(
+        "Versioned",
+        RunInput(),
+        id=f"default.versioned.{uuid.uuid4().hex[:8]}",
+        task_queue=WORKFLOWS_TASK_QUEUE,
+        result_type=RunResult,
+    )
+    for h in (pinned, marked):
+        await wait_until_waiting(h, "review")
+    old.stop()
+
+    workers.append(WorkerProcess(temporal_env, "isolated-versions", [v2_dir], tmp_path / "new.log"))
+    for h in (pinned, marked):
+        await h.signal("approve", ApprovalSignal(step="review"))
+        result: RunResult = await h.result()
+        assert result.version == 1
+        assert set(result.statuses) == {"one", "review", "two"}
+        assert result.outputs["two"]["echo"] == {"v": 1}
+    fresh = await client.execute_workflow(
+        "Versioned",
+        RunInput(),
+        id=f"default.versioned.{uuid.uuid4().hex[:8]}",
+        task_queue=WORKFLOWS_TASK_QUEUE,
+        result_type=RunResult,
+        start_signal="approve",
+        start_signal_args=[ApprovalSignal(step="review")],
+    )
+    assert fresh.version == 2 and set(fresh.statuses) == {"alpha", "review", "beta"}

@@ -1,0 +1,77 @@
+"""Decisions that nobody takes, and runs that outlive their execution timeout, on the
+time-skipping test server (hours pass in milliseconds)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from worker.binaries import temporal_test_server
+from worker.plugin import BizosPlugin
+from worker.pools import build_worker
+from workflows import search_attributes as sa
+from workflows.models import WORKFLOWS_TASK_QUEUE, RunInput, RunResult
+from workflows.registry import SpecRegistry
+
+
+@pytest.fixture(scope="module")
+async def skipping(registry: SpecRegistry) -> AsyncIterator[Client]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(), plugins=[BizosPlugin()]
+    )
+    # The test server knows no custom search attributes until they are registered.
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={k.name: k.indexed_value_type.value for k in sa.ALL},  # type: ignore[misc]
+        )
+    )
+    try:
+        async with build_worker(env.client, "workflows"), build_worker(env.client, "system"):
+            yield env.client
+    finally:
+        await env.shutdown()
+
+
+async def _run(client: Client, wtype: str, params: dict[str, object]) -> RunResult:
+    return await client.execute_workflow(  # type: ignore[no-any-return]
+        wtype,
+        RunInput(params=params),
+        id=f"default.timeouts.{uuid.uuid4().hex[:8]}",
+        task_queue=WORKFLOWS_TASK_QUEUE,
+        result_type=RunResult,
+    )
+
+
+async def test_approval_timeout_takes_on_timeout(skipping: Client) -> None:
+    result = await _run(skipping, "Timeouts", {"mode": "approve"})
+    gate = result.approvals["gate"]
+    assert gate.approved is True and gate.timed_out and gate.by == "timeout"
+
+
+async def test_choice_timeout_takes_the_default(skipping: Client) -> None:
+    result = await _run(skipping, "Timeouts", {"mode": "choose"})
+    assert result.choices["pick"].option == "b" and result.choices["pick"].timed_out
+    assert result.statuses["do_b"] == "succeeded" and result.statuses["do_a"] == "skipped"
+
+
+async def test_approval_timeout_can_fail_the_run(skipping: Client) -> None:
+    with pytest.raises(WorkflowFailureError) as e:
+        await _run(skipping, "Timeouts", {"mode": "fail"})
+    cause = e.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "DecisionTimeout"
+    assert "step `strict`" in cause.message and "no decision within 1:00:00" in cause.message
+
+
+async def test_spec_execution_timeout_applies_without_a_starter_timeout(skipping: Client) -> None:
+    with pytest.raises(WorkflowFailureError) as e:
+        await _run(skipping, "Endless", {})
+    cause = e.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "ExecutionTimeout"
+    assert "2:00:00" in cause.message
