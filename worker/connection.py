@@ -44,10 +44,12 @@ def metrics_runtime(port: int) -> Runtime:
     )
 
 
-async def connect(runtime: Runtime | None = None) -> Client:
+async def connect(runtime: Runtime | None = None, plugin: BizosPlugin | None = None) -> Client:
     config = connect_config()
     try:
-        return await Client.connect(**config, plugins=[BizosPlugin()], runtime=runtime)
+        return await Client.connect(
+            **config, plugins=[plugin or BizosPlugin()], runtime=runtime
+        )
     except RuntimeError as e:
         hint = ""
         if config["target_host"] == EMBEDDED_ADDRESS:

@@ -40,21 +40,25 @@ def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
     return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def workflow_runner(extra_passthrough: tuple[str, ...] = ()) -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            *PASSTHROUGH_MODULES, *extra_passthrough
+        )
     )
 
 
 class BizosPlugin(SimplePlugin):
     """Temporal wiring for BizOS. `codec` encrypts/compresses payloads when set."""
 
-    def __init__(self, codec: PayloadCodec | None = None) -> None:
+    def __init__(
+        self, codec: PayloadCodec | None = None, extra_passthrough: tuple[str, ...] = ()
+    ) -> None:
         from worker.log_context import LogContextInterceptor
 
         super().__init__(
             "bizos",
             data_converter=data_converter(codec),
-            workflow_runner=workflow_runner(),
+            workflow_runner=workflow_runner(extra_passthrough),
             interceptors=[LogContextInterceptor()],
         )
