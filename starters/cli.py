@@ -360,13 +360,18 @@ def dev(
     ui_port: int = typer.Option(8233, "--ui-port"),
     state_dir: Path = StateDirOpt,
     workers: bool = typer.Option(True, "--workers/--no-workers", help="also run the worker pools"),
+    metrics_port: int = typer.Option(
+        9464, "--metrics-port", help="Prometheus metrics: workflows here, agents +1 (0: off)"
+    ),
 ) -> None:
     """Embedded Temporal (Web UI on :8233, state in .bizos/) and every worker pool, until Ctrl-C."""
     from starters.devserver import DevServerError
     from starters.stack import embedded_stack
 
     try:
-        with embedded_stack(state_dir, port, ui_port, workers=workers) as stack:
+        with embedded_stack(
+            state_dir, port, ui_port, workers=workers, metrics_port=metrics_port
+        ) as stack:
             s = stack.server
             console.print(
                 f"Temporal dev server on {s.address} "
@@ -388,7 +393,13 @@ def dev(
 
 
 def _wait_forever(stack: Any) -> None:
+    import signal
     import time
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the stack as cleanly as Ctrl-C
+
+    signal.signal(signal.SIGTERM, _terminate)
 
     while True:
         problem = stack.dead_worker()

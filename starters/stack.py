@@ -18,7 +18,7 @@ from pathlib import Path
 
 from starters.devserver import DevServer
 
-WORKER_PROCESSES = (("workflows", 9464), ("agents", 9465))
+WORKER_POOLS = ("workflows", "agents")
 
 
 @dataclass
@@ -28,13 +28,14 @@ class Stack:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def dead_worker(self) -> str | None:
-        for (pool, _), proc in zip(WORKER_PROCESSES, self.workers, strict=False):
+        for pool, proc in zip(WORKER_POOLS, self.workers, strict=False):
             if proc.poll() is not None:
                 return f"worker `{pool}` exited with code {proc.returncode}"
         return None
 
 
 def _spawn_worker(pool: str, metrics_port: int, server: DevServer) -> subprocess.Popen[bytes]:
+    """`bizos worker` for one pool; 0 for `metrics_port` serves no metrics."""
     env = dict(os.environ, TEMPORAL_ADDRESS=server.address)
     env.pop("TEMPORAL_API_KEY", None)
     log = (server.state_dir / f"worker-{pool}.log").open("ab")
@@ -70,14 +71,23 @@ def stop_processes(procs: list[subprocess.Popen[bytes]], timeout_s: float = 35.0
 
 @contextlib.contextmanager
 def embedded_stack(
-    state_dir: Path, port: int = 7233, ui_port: int = 8233, *, workers: bool = True
+    state_dir: Path,
+    port: int = 7233,
+    ui_port: int = 8233,
+    *,
+    workers: bool = True,
+    metrics_port: int = 9464,
 ) -> Iterator[Stack]:
+    """Dev server + worker processes; pool i serves metrics on `metrics_port + i` (0: off)."""
     server = DevServer(state_dir=state_dir, port=port, ui_port=ui_port)
     started = server.start()
     stack = Stack(server, started)
     try:
         if workers:
-            stack.workers = [_spawn_worker(pool, mport, server) for pool, mport in WORKER_PROCESSES]
+            stack.workers = [
+                _spawn_worker(pool, metrics_port + i if metrics_port else 0, server)
+                for i, pool in enumerate(WORKER_POOLS)
+            ]
         yield stack
     finally:
         stop_processes(stack.workers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from typing import Any
 
 from temporalio import activity, workflow
@@ -20,6 +21,8 @@ from temporalio.worker import (
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
+
+log = logging.getLogger("bizos.steps")
 
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "bizos_log_context", default=None
@@ -81,8 +84,26 @@ class _ActivityInbound(ActivityInboundInterceptor):
                 "step_id": step,
             }
         )
+        started = time.perf_counter()
+        what = (
+            f"{getattr(input.args[0], 'agent', '?')}/{getattr(input.args[0], 'mode', '?')}"
+            if input.args
+            else info.activity_type
+        )
+        log.info("step started: %s (attempt %d)", what, info.attempt)
         try:
-            return await self.next.execute_activity(input)
+            result = await self.next.execute_activity(input)
+        except BaseException as e:
+            log.warning(
+                "step attempt %d failed after %.0f ms: %s",
+                info.attempt,
+                (time.perf_counter() - started) * 1000,
+                e,
+            )
+            raise
+        else:
+            log.info("step finished in %.0f ms", (time.perf_counter() - started) * 1000)
+            return result
         finally:
             _context.reset(token)
 
