@@ -11,6 +11,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from starters.devserver import SERVER_TUNING
 from worker.binaries import temporal_cli
 from worker.plugin import BizosPlugin
 from workflows import search_attributes
@@ -29,7 +30,7 @@ ISOLATED_NAMESPACES = ("isolated-kill", "isolated-versions", "isolated-agents")
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    extra = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+    extra = list(SERVER_TUNING)
     for ns in ISOLATED_NAMESPACES:
         extra += ["--namespace", ns]
     env = await WorkflowEnvironment.start_local(
