@@ -5,6 +5,7 @@ pass: this script refuses to overwrite a file. A new template (or a new spec ver
 behaviour should be guarded) gets a new file, e.g. tests/histories/ContentCreation@2.json.
 
     .venv/bin/python scripts/record_histories.py            # record what is missing
+    .venv/bin/python scripts/record_histories.py limits     # only these templates
 """
 
 from __future__ import annotations
@@ -61,14 +62,14 @@ async def record_one(client, dag, out: Path) -> None:  # type: ignore[no-untyped
     print(f"recorded {out.relative_to(REPO)}")
 
 
-async def main() -> None:
+async def main(only: list[str]) -> None:
     registry = load_registry(SPEC_DIRS)
     set_registry(registry)
     OUT.mkdir(parents=True, exist_ok=True)
     todo = [
         (dag, OUT / f"{dag.workflow_type}@{dag.version}.json") for dag in registry.current.values()
     ]
-    todo = [(d, p) for d, p in todo if not p.exists()]
+    todo = [(d, p) for d, p in todo if not p.exists() and (not only or d.name in only)]
     if not todo:
         print("every workflow type already has a recorded history")
         return
@@ -112,4 +113,4 @@ class _agent_pools:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))  # optional template names: record only those

@@ -24,6 +24,7 @@ from temporalio.exceptions import (
     ApplicationError,
     ChildWorkflowError,
     FailureError,
+    RetryState,
 )
 from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
@@ -64,13 +65,18 @@ class StepFailure(Exception):
 
 
 def _cause(err: BaseException) -> str:
-    """The innermost useful message of an activity/child failure."""
+    """The innermost useful message of an activity/child failure, and why retrying stopped."""
     seen = err
     while isinstance(seen, FailureError) and seen.cause is not None:
         seen = seen.cause
-    if isinstance(seen, ApplicationError):
-        return seen.message
-    return str(seen) or type(seen).__name__
+    message = seen.message if isinstance(seen, ApplicationError) else str(seen)
+    message = message or type(seen).__name__
+    if isinstance(err, ActivityError):
+        if err.retry_state == RetryState.TIMEOUT:
+            message += " (deadline reached: no time left for another attempt)"
+        elif err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+            message += " (all attempts used)"
+    return message
 
 
 @workflow.defn(dynamic=True)

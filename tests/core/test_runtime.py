@@ -276,3 +276,29 @@ async def test_cancel_reaches_the_running_activity(client: Client) -> None:
     assert len(of_type(evs, ET.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED)) == 1
     assert len(of_type(evs, ET.EVENT_TYPE_ACTIVITY_TASK_CANCELED)) == 1
     assert of_type(evs, ET.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED)
+
+
+async def test_outputs_key_limits_the_result(client: Client) -> None:
+    result: RunResult = await (await start(client, "limits")).result()
+    assert set(result.outputs) == {"kept"}
+    assert result.statuses["dropped"] == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("case", "step", "message"),
+    [
+        ("timeout", "too_slow", "activity StartToClose timeout (all attempts used)"),
+        ("deadline", "past_deadline", "(deadline reached: no time left for another attempt)"),
+        ("items", "fan", "foreach gave 5 items; the step allows max_items=3"),
+        ("expr", "bad_ref", "`steps.kept.output.nope`: no such member in mapping: 'nope'"),
+    ],
+)
+async def test_limits_fail_the_step_with_a_clear_message(
+    client: Client, case: str, step: str, message: str
+) -> None:
+    h = await start(client, "limits", {"case": case})
+    with pytest.raises(WorkflowFailureError) as e:
+        await h.result()
+    cause = e.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "StepFailed"
+    assert f"step `{step}`" in cause.message and message in cause.message, cause.message

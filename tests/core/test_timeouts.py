@@ -75,3 +75,18 @@ async def test_spec_execution_timeout_applies_without_a_starter_timeout(skipping
     cause = e.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "ExecutionTimeout"
     assert "2:00:00" in cause.message
+
+
+async def test_approval_timeout_rejects_by_default(skipping: Client) -> None:
+    result = await _run(skipping, "ApprovalFlow", {"topic": "nobody answers"})
+    review = result.approvals["review"]
+    assert review.approved is False and review.timed_out
+    assert result.statuses["publish"] == "skipped"
+
+
+async def test_budget_wait_times_out_and_stops_the_run(skipping: Client) -> None:
+    with pytest.raises(WorkflowFailureError) as e:
+        await _run(skipping, "Budgeted", {})
+    cause = e.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "BudgetExceeded"
+    assert "nobody approved within 1:00:00" in cause.message
