@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from starters.output import OutputFormat, console, emit, fail
+from starters.schedule_cmd import schedule_app
 from starters.specs_cmd import specs_app
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(specs_app, name="specs")
+app.add_typer(schedule_app, name="schedule")
 try:  # the agent catalog commands (their own module; no crewai import)
     from starters.agents_cmd import agents_app
 
@@ -400,6 +402,8 @@ def _wait_forever(stack: Any) -> None:
         raise KeyboardInterrupt  # SIGTERM stops the stack as cleanly as Ctrl-C
 
     signal.signal(signal.SIGTERM, _terminate)
+    # Started in the background by a shell, SIGINT arrives ignored: Ctrl-C must still work.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     while True:
         problem = stack.dead_worker()
