@@ -268,30 +268,25 @@ SignalOpt = typer.Option(
 )
 
 
-@app.command()
-def approve(
-    workflow_id: str,
-    step: str,
-    by: str | None = ByOpt,
-    comment: str = CommentOpt,
-    signal: bool = SignalOpt,
-    output: OutputFormat = OutputOpt,
-) -> None:
-    """Approve an approval step (or a budget wait)."""
-    _decide(workflow_id, step, "approve", None, by, comment, signal, output)
+def _verdict_command(decision: str) -> Any:
+    """`approve` and `reject` take the same arguments; only the decision differs."""
+
+    def command(
+        workflow_id: str,
+        step: str,
+        by: str | None = ByOpt,
+        comment: str = CommentOpt,
+        signal: bool = SignalOpt,
+        output: OutputFormat = OutputOpt,
+    ) -> None:
+        _decide(workflow_id, step, decision, None, by, comment, signal, output)
+
+    command.__doc__ = f"{decision.capitalize()} an approval step (or a budget wait)."
+    return command
 
 
-@app.command()
-def reject(
-    workflow_id: str,
-    step: str,
-    by: str | None = ByOpt,
-    comment: str = CommentOpt,
-    signal: bool = SignalOpt,
-    output: OutputFormat = OutputOpt,
-) -> None:
-    """Reject an approval step (or a budget wait)."""
-    _decide(workflow_id, step, "reject", None, by, comment, signal, output)
+app.command("approve")(_verdict_command("approve"))
+app.command("reject")(_verdict_command("reject"))
 
 
 @app.command()
