@@ -3,6 +3,33 @@
 Loaded from ``activities/agents/*.yaml`` once per process. The compiler uses it to check
 `agent`/`mode` and to price steps for `budget_usd`; the agent activity uses it to build the
 CrewAI agent. This module stays light (pydantic + yaml): the CLI's fast paths import it.
+
+Schema of one agent file (every key is checked; unknown keys are errors)::
+
+    id: market_research              # = file stem
+    name: Market Research
+    category: intelligence           # worker pool / task queue bizos-agents-<category>
+    description: ...
+    role: / goal: / backstory:       # the CrewAI persona (a mode may override each)
+    tools: [page_analysis, ...]      # toolbox shared by every mode
+    providers: [openai:gpt-4o-mini, anthropic:claude-3-5-haiku-latest]   # failover order
+    temperature: 0.2
+    max_iter: 8                      # CrewAI loop bound (tool calls + answer)
+    tones: {professional: "..."}     # optional: allowed `tone` input values and their guides
+    modes:
+      marketing_research:
+        description: ...
+        output: report               # report | plan | table | creative | decision
+        cost_estimate_usd: 0.40      # what the workflow adds to its budget before the step
+        task: "Research {topic} ..." # {name} = the step's `with:` value (missing: "not given")
+        expected_output: ...         # optional extra guidance; the JSON schema is added
+        tools: [market_sizing]       # extra tools for this mode
+        offline_plan:                # what the offline policy calls, in order
+          - tool: market_sizing
+            args: {market: "{topic}"}   # merged over the step input; {name} as in `task`
+        providers: [...]             # optional override of the agent's chain
+
+Agents of category ``system`` (the built-in ``noop``) need no persona, task or plan.
 """
 
 from __future__ import annotations
@@ -12,8 +39,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from activities.output_models import OutputFamily
+from activities.providers.refs import ProviderRef
 from workflows.yaml_loader import SpecFileError, load_yaml_file
 
 AGENTS_DIR = Path(__file__).parent / "agents"
@@ -29,6 +65,22 @@ CATEGORIES = (
     "orchestration",
     "system",
 )
+MODES_PER_AGENT = 4
+CONNECTORS = frozenset(
+    {
+        "google_ads",
+        "meta_ads",
+        "linkedin_ads",
+        "mailchimp",
+        "semrush",
+        "ahrefs",
+        "ga4",
+        "mixpanel",
+        "crm",
+    }
+)
+"""SaaS connector tools: they need credentials and never run in an offline plan."""
+
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -36,20 +88,73 @@ class CatalogError(ValueError):
     """A catalog file is invalid; the message names file, agent and mode."""
 
 
+class PlanStepSpec(BaseModel):
+    """One tool call of a mode's offline plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
 class ModeSpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     description: str = ""
     cost_estimate_usd: float = Field(default=0.0, ge=0)
+    output: OutputFamily | None = None
+    task: str | None = None
+    expected_output: str = ""
+    tools: list[str] = Field(default_factory=list)
+    offline_plan: list[PlanStepSpec] = Field(default_factory=list)
+    providers: list[ProviderRef] | None = None
+    role: str | None = None
+    goal: str | None = None
+    backstory: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+
+    @field_validator("tools")
+    @classmethod
+    def _tool_names(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if not _ID.match(t)]
+        if bad:
+            raise ValueError(f"tool names must be snake_case: {bad}")
+        return v
+
+    @field_validator("offline_plan")
+    @classmethod
+    def _plan_has_no_connectors(cls, v: list[PlanStepSpec]) -> list[PlanStepSpec]:
+        connectors = [s.tool for s in v if s.tool in CONNECTORS]
+        if connectors:
+            raise ValueError(
+                f"offline_plan calls SaaS connectors {connectors}: they need credentials and "
+                "the offline provider must run with none; use a local tool"
+            )
+        seen: set[str] = set()
+        for step in v:
+            key = f"{step.tool}:{sorted(step.args.items())}"
+            if key in seen:
+                # CrewAI caches a repeated call and stops an agent repeating one 5 times.
+                raise ValueError(f"offline_plan calls {step.tool} twice with the same args")
+            seen.add(key)
+        return v
 
 
 class AgentSpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     id: str
     name: str = ""
     category: str
     description: str = ""
+    role: str | None = None
+    goal: str | None = None
+    backstory: str | None = None
+    tools: list[str] = Field(default_factory=list)
+    providers: list[ProviderRef] = Field(default_factory=list)
+    temperature: float = Field(default=0.2, ge=0, le=2)
+    max_iter: int = Field(default=8, ge=1, le=50)
+    tones: dict[str, str] = Field(default_factory=dict)
     modes: dict[str, ModeSpec]
 
     @field_validator("id")
@@ -76,6 +181,49 @@ class AgentSpec(BaseModel):
             raise ValueError(f"mode names must be snake_case: {bad}")
         return v
 
+    @model_validator(mode="after")
+    def _complete_for_real_agents(self) -> AgentSpec:
+        if self.category == "system":
+            return self
+        problems: list[str] = []
+        if len(self.modes) != MODES_PER_AGENT:
+            problems.append(f"has {len(self.modes)} modes; every agent has {MODES_PER_AGENT}")
+        for name, mode in self.modes.items():
+            where = f"mode {name}"
+            for field in ("role", "goal", "backstory"):
+                if not (getattr(mode, field) or getattr(self, field)):
+                    problems.append(f"{where}: no {field} (set it on the agent or the mode)")
+            if not mode.task:
+                problems.append(f"{where}: no task template")
+            if mode.output is None:
+                problems.append(f"{where}: no output family (report|plan|table|creative|decision)")
+            if not mode.offline_plan:
+                problems.append(f"{where}: empty offline_plan (the offline provider needs one)")
+            if not (mode.providers or self.providers):
+                problems.append(f"{where}: no provider chain (set providers on agent or mode)")
+            available = set(self.tools) | set(mode.tools)
+            missing = [s.tool for s in mode.offline_plan if s.tool not in available]
+            if missing:
+                problems.append(f"{where}: offline_plan uses tools not in its toolbox: {missing}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def mode_tools(self, mode: str) -> list[str]:
+        """The agent's toolbox plus the mode's own tools, in order, without repeats."""
+        return list(dict.fromkeys([*self.tools, *self.modes[mode].tools]))
+
+    def persona(self, mode: str) -> tuple[str, str, str]:
+        m = self.modes[mode]
+        return (
+            m.role or self.role or self.name or self.id,
+            m.goal or self.goal or self.description,
+            m.backstory or self.backstory or self.description,
+        )
+
+    def provider_chain(self, mode: str) -> list[ProviderRef]:
+        return list(self.modes[mode].providers or self.providers)
+
 
 def task_queue_for(category: str) -> str:
     return f"bizos-agents-{category}"
@@ -84,8 +232,9 @@ def task_queue_for(category: str) -> str:
 class AgentCatalog:
     """All agents, keyed by id. Immutable after load."""
 
-    def __init__(self, agents: dict[str, AgentSpec]):
+    def __init__(self, agents: dict[str, AgentSpec], files: dict[str, Path] | None = None):
         self._agents = dict(agents)
+        self._files = dict(files or {})
 
     def __contains__(self, agent_id: object) -> bool:
         return agent_id in self._agents
@@ -104,11 +253,37 @@ class AgentCatalog:
                 f"unknown agent {agent_id!r}; known agents: {', '.join(sorted(self._agents))}"
             ) from None
 
+    def mode(self, agent_id: str, mode: str) -> ModeSpec:
+        agent = self.get(agent_id)
+        try:
+            return agent.modes[mode]
+        except KeyError:
+            raise KeyError(
+                f"agent {agent_id!r} has no mode {mode!r}; its modes: {', '.join(agent.modes)}"
+            ) from None
+
+    def file_of(self, agent_id: str) -> Path:
+        return self._files.get(agent_id, AGENTS_DIR / f"{agent_id}.yaml")
+
     def categories(self) -> list[str]:
         return sorted({a.category for a in self._agents.values()})
 
     def cost_estimate(self, agent_id: str, mode: str) -> float:
-        return self.get(agent_id).modes[mode].cost_estimate_usd
+        return self.mode(agent_id, mode).cost_estimate_usd
+
+    def unknown_tools(self, known: set[str] | frozenset[str]) -> list[str]:
+        """Problems (file, agent, mode, tool) for tool names outside ``known`` — checked at
+        worker start against the tool registry, which this light module does not import."""
+        problems = []
+        for agent in self._agents.values():
+            for mode_name in agent.modes:
+                for tool in agent.mode_tools(mode_name):
+                    if tool not in known:
+                        problems.append(
+                            f"{self.file_of(agent.id)}: agent {agent.id}, mode {mode_name}: "
+                            f"unknown tool {tool!r}"
+                        )
+        return sorted(set(problems))
 
 
 def _format_validation(path: Path, agent: str, err: ValidationError) -> str:
@@ -119,12 +294,14 @@ def _format_validation(path: Path, agent: str, err: ValidationError) -> str:
         parts = [str(p) for p in e["loc"]]
         if len(parts) >= 2 and parts[0] == "modes":
             where += f", mode {parts[1]}"
-        lines.append(f"{path}: {where}: {loc}: {e['msg']}")
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        lines.append(f"{path}: {where}: {loc + ': ' if loc else ''}{msg}")
     return "\n".join(lines)
 
 
 def load_catalog(directory: Path = AGENTS_DIR) -> AgentCatalog:
     agents: dict[str, AgentSpec] = {}
+    files: dict[str, Path] = {}
     errors: list[str] = []
     for path in sorted(directory.glob("*.yaml")):
         try:
@@ -145,9 +322,10 @@ def load_catalog(directory: Path = AGENTS_DIR) -> AgentCatalog:
             errors.append(f"{path}: agent {spec.id}: id must equal the file name {path.stem!r}")
             continue
         agents[spec.id] = spec
+        files[spec.id] = path
     if errors:
         raise CatalogError("\n".join(errors))
-    return AgentCatalog(agents)
+    return AgentCatalog(agents, files)
 
 
 @functools.cache

@@ -35,6 +35,12 @@ class AgentStepInput(BaseModel):
     config_version: int | None = Field(
         default=None, description="agent configuration version the run pinned; None = active"
     )
+    budget_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="most this step may spend on model calls (all attempts); the agent stops "
+        "with a non-retryable StepBudgetExceeded error once it has spent it. None = no cap",
+    )
 
     @property
     def idempotency_key(self) -> str:
@@ -67,3 +73,11 @@ class AgentStepResult(BaseModel):
     duration_ms: float = 0.0
     attempt: int = 1
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    calls: int = Field(default=0, description="model calls answered in this attempt")
+    reused_calls: int = Field(
+        default=0, description="of those, answers reused from the call journal (already paid)"
+    )
+    config_version: int | None = Field(
+        default=None, description="agent configuration version used; None = catalog defaults"
+    )
+    tool_ms: float = Field(default=0.0, description="time spent inside tools")

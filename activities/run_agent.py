@@ -3,24 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 
 from activities.contract import RUN_AGENT, AgentStepInput, AgentStepResult
 from activities.noop import run_noop
 
+if TYPE_CHECKING:
+    from activities.agent_runtime import AgentRuntime
+
+
+class AgentActivities:
+    """`run_agent` bound to a worker's `AgentRuntime` (thread pool, store, catalog)."""
+
+    def __init__(self, runtime: AgentRuntime):
+        self.runtime = runtime
+
+    @activity.defn(name=RUN_AGENT)
+    async def run_agent(self, inp: AgentStepInput) -> AgentStepResult:
+        if inp.agent == "noop":
+            return await run_noop(inp)
+        return await self.runtime.run_step(inp)
+
 
 @activity.defn(name=RUN_AGENT)
 async def run_agent(inp: AgentStepInput) -> AgentStepResult:
+    """Unbound variant on the process-wide default runtime (prefer `build_agent_activities`)."""
     if inp.agent == "noop":
         return await run_noop(inp)
-    # CrewAI is heavy (seconds and ~185 MB to import): imported lazily, once per worker.
-    from activities.crew_step import run_crew_step
+    from activities.agent_runtime import default_runtime
 
-    return await run_crew_step(inp)
+    return await default_runtime().run_step(inp)
 
 
-def build_agent_activities() -> list[Callable[..., Any]]:
-    """The activities every `bizos-agents-<category>` worker registers."""
-    return [run_agent]
+def build_agent_activities(runtime: AgentRuntime | None = None) -> list[Callable[..., Any]]:
+    """The activities every `bizos-agents-<category>` worker registers.
+
+    Pass the worker's `AgentRuntime` (and `await runtime.close()` at shutdown); without one
+    the process-wide default runtime is used.
+    """
+    if runtime is None:
+        from activities.agent_runtime import default_runtime
+
+        runtime = default_runtime()
+    return [AgentActivities(runtime).run_agent]

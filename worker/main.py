@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from worker.connection import connect, metrics_runtime
 from worker.log_context import configure_logging
-from worker.pools import WORKFLOWS_POOL, build_worker, task_queue
+from worker.pools import WORKFLOWS_POOL, build_worker, needs_agent_runtime, task_queue
 
 log = logging.getLogger("bizos.worker")
 
@@ -60,7 +60,13 @@ async def run_pools(pools: list[str], *, metrics_port: int = 0) -> None:
     client = await connect(runtime)
     if WORKFLOWS_POOL in pools:
         await check_search_attributes(client)
-    workers = [build_worker(client, p) for p in pools]
+    agents = None
+    if needs_agent_runtime(pools):
+        from activities.agent_runtime import AgentRuntime
+
+        agents = AgentRuntime()
+        await agents.start()  # crewai + tools imported and the store migrated before polling
+    workers = [build_worker(client, p, agents) for p in pools]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -76,6 +82,8 @@ async def run_pools(pools: list[str], *, metrics_port: int = 0) -> None:
     done, _ = await asyncio.wait([*runs, stopper], return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down: letting running activities finish (graceful timeout)")
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    if agents is not None:
+        await agents.close()
     for task in done:
         if task is not stopper and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]

@@ -10,12 +10,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.catalog import CATEGORIES, task_queue_for
 from workflows.models import WORKFLOWS_TASK_QUEUE
+
+if TYPE_CHECKING:
+    from activities.agent_runtime import AgentRuntime
 
 WORKFLOWS_POOL = "workflows"
 
@@ -30,6 +34,8 @@ class PoolTuning:
 
 # Agent steps spend most of their time waiting on LLM calls, so concurrency is I/O bound;
 # categories with CPU-heavy tools (analytics, finance) get fewer slots on a small machine.
+# Crews run in the process's AgentRuntime thread pool (BIZOS_AGENT_THREADS, default 8);
+# activity slots above the pool size wait their turn, heartbeating.
 TUNING: dict[str, PoolTuning] = {
     WORKFLOWS_POOL: PoolTuning(max_concurrent_workflow_tasks=64, max_cached_workflows=2000),
     "intelligence": PoolTuning(max_concurrent_activities=8),
@@ -79,7 +85,14 @@ def resolve_pools(spec: str) -> list[str]:
     return pools
 
 
-def build_worker(client: Client, pool: str) -> Worker:
+def needs_agent_runtime(pools: list[str]) -> bool:
+    """Agent categories run CrewAI; the `system` pool (noop) and workflows do not."""
+    return any(p not in (WORKFLOWS_POOL, "system") for p in pools)
+
+
+def build_worker(client: Client, pool: str, runtime: AgentRuntime | None = None) -> Worker:
+    """One pool's worker. Agent pools of a process share one `AgentRuntime` (thread pool,
+    store); the caller starts it before polling and closes it after the workers stop."""
     tuning = tuning_for(pool)
     if pool == WORKFLOWS_POOL:
         from workflows.runtime import DagWorkflow
@@ -97,7 +110,7 @@ def build_worker(client: Client, pool: str) -> Worker:
     return Worker(
         client,
         task_queue=task_queue_for(pool),
-        activities=build_agent_activities(),
+        activities=build_agent_activities(runtime),
         max_concurrent_activities=tuning.max_concurrent_activities,
         graceful_shutdown_timeout=tuning.graceful_shutdown,
     )

@@ -1,0 +1,220 @@
+"""The provider chain: one CrewAI LLM that fails over across real providers, journals every
+answered call and prices it.
+
+Per model call CrewAI makes:
+
+1. The request (messages + stop words) is hashed; if this run's step already paid for the
+   same request in an earlier attempt (call journal), that answer is returned and the ledger
+   gets a ``reused`` row — no provider call, no money.
+2. Otherwise providers are tried in order. Rate limits, 5xx, timeouts, connection errors and
+   malformed responses fail over to the next provider; a rate-limited provider is skipped
+   for the rest of the attempt until its Retry-After passes. Auth (401/403) and bad requests
+   (400/404/422) stop the step at once (`ProviderFatalError`): no failover can fix them.
+3. The answer's token usage is priced and written to the ledger and journal (one
+   transaction, keyed) before CrewAI sees it.
+
+If every provider fails, `ProvidersExhausted` ends the attempt; Temporal retries it, after
+the earliest Retry-After when one was given. Nothing here sleeps.
+
+The chain speaks CrewAI's ReAct text protocol (``supports_function_calling() -> False``) for
+every provider: one loop shape, plain-text answers that journal and replay exactly.
+"""
+
+from __future__ import annotations
+
+import activities.crewai_env  # noqa: F401  (must precede the first crewai import)
+
+# isort: split
+
+import hashlib
+import json
+import math
+import time
+from typing import Any
+
+from crewai.llms.base_llm import BaseLLM, call_stop_override
+from crewai.llms.retry import _active_llm_rate_limit_retry
+from pydantic import BaseModel, PrivateAttr
+
+from activities.providers.errors import (
+    ProviderFailure,
+    ProviderFatalError,
+    ProvidersExhausted,
+    classify,
+)
+from activities.providers.native import build_native_llm
+from activities.providers.prices import Price, cost_nanos, price_for
+from activities.providers.refs import ProviderRef
+from activities.providers.step_context import StepContext
+
+CHARS_PER_TOKEN = 4
+
+
+def request_hash(messages: list[dict[str, Any]], stop: list[str]) -> str:
+    canonical = json.dumps(
+        {"messages": messages, "stop": stop},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def normalize_messages(messages: str | list[Any]) -> list[dict[str, Any]]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    return [{"role": m.get("role", "user"), "content": m.get("content", "")} for m in messages]
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+class _Link:
+    """One provider of the chain with its client, price and rate-limit cooldown."""
+
+    def __init__(self, ref: ProviderRef, temperature: float | None):
+        self.ref = ref
+        self.price: Price = price_for(ref)
+        self.llm = build_native_llm(ref, temperature=temperature)
+        self.cooldown_until = 0.0
+
+    def cooling(self, now: float) -> float:
+        return max(0.0, self.cooldown_until - now)
+
+    def call(
+        self, messages: list[dict[str, Any]], stop: list[str], **kw: Any
+    ) -> tuple[Any, int, int]:
+        before = self.llm.get_token_usage_summary()
+        # CrewAI wraps every provider call in its own rate-limit retry (3 tries, sleeping);
+        # this context flag is how it marks "a retry owner is already active". The chain
+        # fails over instead and Temporal owns attempt retries, so the flag is set here.
+        token = _active_llm_rate_limit_retry.set(True)
+        try:
+            with call_stop_override(self.llm, stop):
+                result = self.llm.call(messages, **kw)  # type: ignore[arg-type]
+        finally:
+            _active_llm_rate_limit_retry.reset(token)
+        after = self.llm.get_token_usage_summary()
+        tokens_in = after.prompt_tokens - before.prompt_tokens
+        tokens_out = after.completion_tokens - before.completion_tokens
+        if tokens_in == 0 and tokens_out == 0:
+            # A provider that reports no usage is still billing: estimate rather than
+            # record a free call.
+            tokens_in = estimate_tokens("".join(str(m["content"]) for m in messages))
+            tokens_out = estimate_tokens(str(result))
+        return result, tokens_in, tokens_out
+
+
+class ChainLLM(BaseLLM):
+    """The LLM every real agent step gets. Build with `ChainLLM.build(...)`."""
+
+    llm_type: str = "bizos_chain"
+    model: str = "provider-chain"
+    provider: str = "chain"
+
+    _links: list[_Link] = PrivateAttr(default_factory=list)
+    _ctx: StepContext = PrivateAttr(default_factory=StepContext)
+
+    @classmethod
+    def build(
+        cls, refs: list[ProviderRef], ctx: StepContext, *, temperature: float | None
+    ) -> ChainLLM:
+        if not refs:
+            raise ValueError("a provider chain needs at least one provider")
+        llm = cls(model="+".join(r.label for r in refs), temperature=temperature)
+        llm._links = [_Link(ref, temperature) for ref in refs]
+        llm._ctx = ctx
+        return llm
+
+    def supports_function_calling(self) -> bool:
+        return False
+
+    def supports_stop_words(self) -> bool:
+        return True
+
+    def get_context_window_size(self) -> int:
+        return min(link.llm.get_context_window_size() for link in self._links)
+
+    def get_input_tokens_count(
+        self, messages: Any, tools: Any = None, response_model: Any = None
+    ) -> int:
+        # Local estimate: CrewAI asks before every call, and a network count per call
+        # (OpenAI's count endpoint) would double the requests.
+        return estimate_tokens("".join(str(m["content"]) for m in normalize_messages(messages)))
+
+    def call(
+        self,
+        messages: Any,
+        tools: Any = None,
+        callbacks: Any = None,
+        available_functions: Any = None,
+        from_task: Any = None,
+        from_agent: Any = None,
+        response_model: type[BaseModel] | None = None,
+    ) -> Any:
+        ctx = self._ctx
+        ctx.check_cancelled()
+        msgs = normalize_messages(messages)
+        stop = list(self.stop_sequences)
+        digest = request_hash(msgs, stop)
+        index = ctx.next_call_index(digest)
+        if ctx.journal is not None:
+            hit = ctx.journal.lookup(digest, index)
+            if hit is not None:
+                ctx.journal.record_reuse(digest, index, hit)
+                ctx.usage.reused_calls += 1
+                ctx.usage.provider, ctx.usage.model = hit.provider, hit.model
+                return hit.response
+        ctx.check_budget()
+        failures: list[ProviderFailure] = []
+        now = time.monotonic()
+        for link in self._links:
+            wait = link.cooling(now)
+            if wait:
+                failures.append(
+                    ProviderFailure(link.ref.label, "rate_limited", 429, "cooling down", wait)
+                )
+                continue
+            ctx.check_cancelled()
+            try:
+                result, tokens_in, tokens_out = link.call(
+                    msgs,
+                    stop,
+                    callbacks=callbacks,
+                    from_task=from_task,
+                    from_agent=from_agent,
+                    response_model=response_model,
+                )
+            except Exception as exc:
+                failure = classify(link.ref.label, exc)
+                if failure.kind in ("auth", "bad_request"):
+                    raise ProviderFatalError(failure) from exc
+                if not failure.fails_over:
+                    raise
+                if failure.kind == "rate_limited":
+                    link.cooldown_until = time.monotonic() + (failure.retry_after_s or 1.0)
+                failures.append(failure)
+                continue
+            text = result.model_dump_json() if isinstance(result, BaseModel) else str(result)
+            nanos = cost_nanos(link.price, tokens_in, tokens_out)
+            if ctx.journal is not None:
+                ctx.journal.record_billed(
+                    digest,
+                    index,
+                    provider=link.ref.provider,
+                    model=link.ref.model,
+                    tokens_in=tokens_in,
+                    tokens_out=tokens_out,
+                    usd_nanos=nanos,
+                    response=text,
+                )
+            ctx.usage.billed_calls += 1
+            ctx.usage.add(link.ref.provider, link.ref.model, tokens_in, tokens_out, nanos)
+            return result
+        raise ProvidersExhausted(failures)
+
+    # CrewAI wraps subclasses' `call` in its rate-limit retry unless marked: the chain is
+    # the retry owner within an attempt, so it must not be retried around.
+    call._crewai_rate_limit_wrapped = True  # type: ignore[attr-defined]

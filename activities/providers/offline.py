@@ -1,0 +1,196 @@
+"""The ``offline`` provider: a deterministic policy, not a language model.
+
+It lets an agent run with no provider keys and no network (demo, tests, air-gapped use)
+through CrewAI's *real* agent loop: CrewAI builds the prompt, parses the ReAct text this
+policy writes, runs the tools and feeds their results back, exactly as with a model. The
+policy itself only follows the mode's ``offline_plan`` from the catalog:
+
+* while plan steps remain, it answers ``Action: <tool>`` / ``Action Input: {json}`` with the
+  step input merged under the plan step's arguments;
+* then it reads every observation back from the conversation and answers
+  ``Final Answer: {json}`` — the mode's output model built from those tool results
+  (`offline_answer.build_answer`), so the output changes when the input does.
+
+Token counts are estimates (4 characters a token) priced at $0; the ledger and journal are
+not written for it (nothing was billed, and the policy replays identically on retry).
+"""
+
+from __future__ import annotations
+
+import activities.crewai_env  # noqa: F401  (must precede the first crewai import)
+
+# isort: split
+
+import json
+import math
+import re
+from typing import Any
+
+from crewai.llms.base_llm import BaseLLM
+from pydantic import BaseModel, PrivateAttr
+
+from activities.providers.offline_answer import ToolResult, build_answer
+from activities.providers.step_context import StepContext
+
+OFFLINE_PROVIDER = "offline"
+OFFLINE_MODEL = "offline-policy"
+CHARS_PER_TOKEN = 4
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ACTION = re.compile(
+    r"Action:\s*(?P<tool>[A-Za-z0-9_]+)\s*\n"
+    r"Action Input:\s*(?P<args>.*?)\n"
+    r"Observation:\s*(?P<obs>.*)",
+    re.DOTALL,
+)
+
+
+_DECODER = json.JSONDecoder()
+
+
+class PlannedCall(BaseModel):
+    tool: str
+    args: dict[str, Any]
+
+
+def render_args(template: Any, inputs: dict[str, Any]) -> Any:
+    """``"{topic}"`` takes the input's value with its type; placeholders inside a longer
+    string interpolate; missing inputs leave the placeholder's name."""
+    if isinstance(template, str):
+        whole = _PLACEHOLDER.fullmatch(template)
+        if whole:
+            return inputs.get(whole.group(1), whole.group(1))
+        return _PLACEHOLDER.sub(lambda m: str(inputs.get(m.group(1), m.group(1))), template)
+    if isinstance(template, list):
+        return [render_args(v, inputs) for v in template]
+    if isinstance(template, dict):
+        return {k: render_args(v, inputs) for k, v in template.items()}
+    return template
+
+
+def plan_calls(plan: list[tuple[str, dict[str, Any]]], inputs: dict[str, Any]) -> list[PlannedCall]:
+    return [
+        PlannedCall(tool=tool, args={**inputs, **render_args(args, inputs)}) for tool, args in plan
+    ]
+
+
+def read_observations(messages: list[dict[str, Any]]) -> list[ToolResult]:
+    """Tool calls and their results, in order, from the assistant turns CrewAI recorded."""
+    results = []
+    for message in messages:
+        if message.get("role") != "assistant":
+            continue
+        match = _ACTION.search(str(message.get("content", "")))
+        if not match:
+            continue
+        tool, observation = match.group("tool"), match.group("obs").strip()
+        try:
+            # CrewAI may append its format reminder after a tool result: read the leading
+            # JSON value and ignore what follows.
+            data, _ = _DECODER.raw_decode(observation)
+        except json.JSONDecodeError:
+            results.append(ToolResult(tool=tool, ok=False, error=observation))
+            continue
+        if isinstance(data, dict) and "error" in data and len(data) <= 2:
+            results.append(ToolResult(tool=tool, ok=False, error=str(data["error"])))
+        elif isinstance(data, dict):
+            results.append(ToolResult(tool=tool, ok=True, data=data))
+        else:
+            results.append(ToolResult(tool=tool, ok=True, data={"headline": str(data)}))
+    return results
+
+
+class OfflineLLM(BaseLLM):
+    """Build with `OfflineLLM.build(...)`; one instance per step attempt."""
+
+    llm_type: str = "bizos_offline"
+    model: str = OFFLINE_MODEL
+    provider: str = OFFLINE_PROVIDER
+
+    _calls: list[PlannedCall] = PrivateAttr(default_factory=list)
+    _answer_args: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _ctx: StepContext = PrivateAttr(default_factory=StepContext)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        plan: list[tuple[str, dict[str, Any]]],
+        inputs: dict[str, Any],
+        family: str,
+        agent_name: str,
+        mode: str,
+        mode_description: str,
+        ctx: StepContext,
+    ) -> OfflineLLM:
+        llm = cls(model=OFFLINE_MODEL)
+        llm._calls = plan_calls(plan, inputs)
+        llm._answer_args = {
+            "family": family,
+            "agent_name": agent_name,
+            "mode": mode,
+            "mode_description": mode_description,
+            "inputs": inputs,
+        }
+        llm._ctx = ctx
+        return llm
+
+    def supports_function_calling(self) -> bool:
+        return False  # the ReAct text protocol: the loop CrewAI runs for text models
+
+    def supports_stop_words(self) -> bool:
+        return True
+
+    def get_context_window_size(self) -> int:
+        # Tool results are read back from the conversation; a small window would make
+        # CrewAI summarise or defer them.
+        return 1_000_000
+
+    def get_input_tokens_count(
+        self, messages: Any, tools: Any = None, response_model: Any = None
+    ) -> int:
+        return _tokens(_texts(messages))
+
+    def call(
+        self,
+        messages: Any,
+        tools: Any = None,
+        callbacks: Any = None,
+        available_functions: Any = None,
+        from_task: Any = None,
+        from_agent: Any = None,
+        response_model: type[BaseModel] | None = None,
+    ) -> Any:
+        self._ctx.check_cancelled()
+        conversation = (
+            [{"role": "user", "content": messages}] if isinstance(messages, str) else messages
+        )
+        results = read_observations(conversation)
+        if len(results) < len(self._calls):
+            step = self._calls[len(results)]
+            reply = (
+                f"Thought: Step {len(results) + 1} of the plan runs {step.tool}.\n"
+                f"Action: {step.tool}\n"
+                f"Action Input: {json.dumps(step.args, sort_keys=True, default=str)}"
+            )
+        else:
+            answer = build_answer(results=results, **self._answer_args)
+            reply = (
+                "Thought: I now know the final answer\n"
+                f"Final Answer: {json.dumps(answer, ensure_ascii=False, default=str)}"
+            )
+        usage = self._ctx.usage
+        usage.billed_calls += 1
+        usage.add(OFFLINE_PROVIDER, OFFLINE_MODEL, _tokens(_texts(conversation)), _tokens(reply), 0)
+        return reply
+
+    call._crewai_rate_limit_wrapped = True  # type: ignore[attr-defined]
+
+
+def _texts(messages: Any) -> str:
+    if isinstance(messages, str):
+        return messages
+    return "".join(str(m.get("content", "")) for m in messages)
+
+
+def _tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)

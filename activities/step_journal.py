@@ -1,0 +1,100 @@
+"""The call journal and ledger of one step attempt, as the provider chain sees them.
+
+The chain runs inside CrewAI in a worker thread; the store is async on the activity's event
+loop. Each method hands its coroutine to that loop and waits for it, so journal and ledger
+writes happen before CrewAI continues (a crash after a paid call finds it journalled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from store import BilledCall, CallKey, JournalHit, ReusedCall, Store
+
+T = TypeVar("T")
+STORE_CALL_TIMEOUT_S = 60.0
+
+
+class StoreCallJournal:
+    def __init__(
+        self,
+        store: Store,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        tenant: str,
+        workflow_id: str,
+        run_id: str,
+        step_key: str,
+        attempt: int,
+        agent: str,
+        mode: str,
+    ):
+        self._store = store
+        self._loop = loop
+        self._tenant = tenant
+        self._workflow_id = workflow_id
+        self._run_id = run_id
+        self._step_key = step_key
+        self._attempt = attempt
+        self._agent = agent
+        self._mode = mode
+
+    def _key(self, request_hash: str, call_index: int) -> CallKey:
+        return CallKey(
+            tenant=self._tenant,
+            workflow_id=self._workflow_id,
+            run_id=self._run_id,
+            step_key=self._step_key,
+            request_hash=request_hash,
+            call_index=call_index,
+        )
+
+    def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(STORE_CALL_TIMEOUT_S)
+
+    def lookup(self, request_hash: str, call_index: int) -> JournalHit | None:
+        return self._wait(self._store.lookup_call(self._key(request_hash, call_index)))
+
+    def record_billed(
+        self,
+        request_hash: str,
+        call_index: int,
+        *,
+        provider: str,
+        model: str,
+        tokens_in: int,
+        tokens_out: int,
+        usd_nanos: int,
+        response: str,
+    ) -> None:
+        self._wait(
+            self._store.record_billed_call(
+                BilledCall(
+                    key=self._key(request_hash, call_index),
+                    attempt=self._attempt,
+                    agent=self._agent,
+                    mode=self._mode,
+                    provider=provider,
+                    model=model,
+                    tokens_in=tokens_in,
+                    tokens_out=tokens_out,
+                    usd_nanos=usd_nanos,
+                    response=response,
+                )
+            )
+        )
+
+    def record_reuse(self, request_hash: str, call_index: int, hit: JournalHit) -> None:
+        self._wait(
+            self._store.record_reuse(
+                ReusedCall(
+                    key=self._key(request_hash, call_index),
+                    attempt=self._attempt,
+                    agent=self._agent,
+                    mode=self._mode,
+                    hit=hit,
+                )
+            )
+        )

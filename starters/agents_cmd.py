@@ -1,0 +1,151 @@
+"""`bizos agents list|show`: the agent catalog. Fast path: no crewai import.
+
+``show --versions`` also lists the agent's stored configuration versions (opens the store).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from activities.catalog import (
+    AgentCatalog,
+    AgentSpec,
+    CatalogError,
+    default_catalog,
+    task_queue_for,
+)
+from starters.output import OutputFormat, console, emit, fail
+
+agents_app = typer.Typer(help="The agent catalog: list agents, show one.", no_args_is_help=True)
+
+OutputOpt = typer.Option(OutputFormat.text, "--output", "-o", help="text, json or jsonl")
+
+
+def _catalog() -> AgentCatalog:
+    try:
+        return default_catalog()
+    except CatalogError as e:
+        fail(f"the agent catalog is invalid:\n{e}")
+        raise  # unreachable: fail() exits
+
+
+def _summary_row(agent: AgentSpec) -> dict[str, Any]:
+    default_mode = next(iter(agent.modes))
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "category": agent.category,
+        "task_queue": task_queue_for(agent.category),
+        "modes": list(agent.modes),
+        "providers": [ref.label for ref in agent.provider_chain(default_mode)],
+        "description": agent.description,
+    }
+
+
+def _detail(agent: AgentSpec) -> dict[str, Any]:
+    modes = []
+    for name, mode in agent.modes.items():
+        role, goal, backstory = agent.persona(name)
+        modes.append(
+            {
+                "mode": name,
+                "description": mode.description,
+                "output": mode.output,
+                "cost_estimate_usd": mode.cost_estimate_usd,
+                "tools": agent.mode_tools(name) if agent.category != "system" else [],
+                "providers": [ref.label for ref in agent.provider_chain(name)],
+                "offline_plan": [step.model_dump() for step in mode.offline_plan],
+                "task": mode.task,
+                "role": role,
+                "goal": goal,
+                "backstory": backstory,
+            }
+        )
+    return {**_summary_row(agent), "tones": agent.tones, "mode_details": modes}
+
+
+@agents_app.command("list")
+def list_agents(output: OutputFormat = OutputOpt) -> None:
+    """Every agent with its pool (task queue), modes and default provider chain."""
+    rows = [_summary_row(a) for a in sorted(_catalog(), key=lambda a: (a.category, a.id))]
+    if output is OutputFormat.text:
+        table = Table("agent", "category", "modes", "providers (failover order)")
+        for r in rows:
+            chain = r["providers"]
+            table.add_row(
+                r["id"],
+                r["category"],
+                "\n".join(r["modes"]),
+                "\n".join(chain) if chain else "-",
+            )
+        console.print(table)
+        console.print(f"{len(rows)} agents. Details: bizos agents show <id>")
+    elif output is OutputFormat.jsonl:
+        for r in rows:
+            emit(r, output)
+    else:
+        emit(rows, output)
+
+
+@agents_app.command("show")
+def show_agent(
+    agent_id: str = typer.Argument(..., help="agent id, e.g. market_research"),
+    versions: bool = typer.Option(False, "--versions", help="also list stored config versions"),
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """One agent: persona, tools, provider chain, and each mode's output, cost and plan."""
+    catalog = _catalog()
+    try:
+        agent = catalog.get(agent_id)
+    except KeyError as e:
+        fail(str(e).strip("'\""))
+        return
+    detail = _detail(agent)
+    if versions:
+        detail["config_versions"] = _config_versions(agent.id)
+    if output is not OutputFormat.text:
+        emit(detail, output)
+        return
+    console.print(f"[bold]{agent.id}[/] — {agent.name} ({agent.category}, {detail['task_queue']})")
+    console.print(agent.description)
+    if agent.role:
+        console.print(f"[bold]role[/] {agent.role}\n[bold]goal[/] {agent.goal}")
+    if agent.tones:
+        console.print(f"[bold]tones[/] {', '.join(agent.tones)}")
+    for m in detail["mode_details"]:
+        console.print(
+            f"\n[bold]{m['mode']}[/] ({m['output'] or '-'}, est. ${m['cost_estimate_usd']:.2f})"
+            f" — {m['description']}"
+        )
+        if m["tools"]:
+            console.print(f"  tools: {', '.join(m['tools'])}")
+        if m["offline_plan"]:
+            plan = " → ".join(step["tool"] for step in m["offline_plan"])
+            console.print(f"  offline plan: {plan}")
+        if m["providers"]:
+            console.print(f"  providers: {' → '.join(m['providers'])}")
+    if versions:
+        rows = detail["config_versions"]
+        if not rows:
+            console.print("no stored configuration versions: catalog defaults apply")
+        for v in rows:
+            mark = " (active)" if v["active"] else ""
+            console.print(f"v{v['version']}{mark} {v['note']}: {v['body']}")
+
+
+def _config_versions(agent_id: str) -> list[dict[str, Any]]:
+    import asyncio
+
+    from store import Store
+
+    async def load() -> list[dict[str, Any]]:
+        store = await Store.open()
+        try:
+            return [v.model_dump() for v in await store.config_versions(agent_id)]
+        finally:
+            await store.close()
+
+    return asyncio.run(load())

@@ -1,0 +1,159 @@
+"""The platform's database: cost ledger, call journal, agent configuration versions, run
+pins and big step outputs. SQLite file by default, PostgreSQL with ``BIZOS_DATABASE_URL``.
+
+One `Store` per process, opened once (it migrates the database to the current revision)
+and closed at shutdown::
+
+    store = await Store.open()          # settings from the environment
+    ...
+    await store.close()
+
+Importing this package is light; SQLAlchemy loads when a store is opened.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from store.records import (
+    BilledCall,
+    CallKey,
+    ConfigVersionInfo,
+    JournalHit,
+    LedgerTotals,
+    ReusedCall,
+)
+from store.settings import StoreSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from store.tables import LedgerEntry
+
+__all__ = [
+    "BilledCall",
+    "CallKey",
+    "ConfigVersionInfo",
+    "JournalHit",
+    "LedgerTotals",
+    "ReusedCall",
+    "Store",
+    "StoreSettings",
+]
+
+
+class Store:
+    """Facade over the store's modules, holding the one async engine of the process."""
+
+    def __init__(self, engine: AsyncEngine, settings: StoreSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    @classmethod
+    async def open(cls, settings: StoreSettings | None = None, *, migrate: bool = True) -> Store:
+        from store.engine import create_engine
+        from store.migrate import upgrade
+
+        settings = settings or StoreSettings()
+        engine = create_engine(settings)
+        try:
+            if migrate:
+                await upgrade(engine, settings.database_schema)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, settings)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # ledger and journal
+    async def record_billed_call(self, call: BilledCall) -> bool:
+        from store import ledger
+
+        return await ledger.record_billed_call(self.engine, call)
+
+    async def lookup_call(self, key: CallKey) -> JournalHit | None:
+        from store import ledger
+
+        return await ledger.lookup_call(self.engine, key)
+
+    async def record_reuse(self, reuse: ReusedCall) -> bool:
+        from store import ledger
+
+        return await ledger.record_reuse(self.engine, reuse)
+
+    async def ledger_entries(
+        self, workflow_id: str, run_id: str | None = None, step_key: str | None = None
+    ) -> list[LedgerEntry]:
+        from store import ledger
+
+        return await ledger.ledger_entries(self.engine, workflow_id, run_id, step_key)
+
+    async def ledger_totals(
+        self, workflow_id: str, run_id: str | None = None, step_key: str | None = None
+    ) -> LedgerTotals:
+        from store import ledger
+
+        return await ledger.ledger_totals(self.engine, workflow_id, run_id, step_key)
+
+    # agent configuration versions
+    async def create_config_version(
+        self,
+        agent_id: str,
+        body: dict[str, Any],
+        *,
+        note: str = "",
+        activate: bool = True,
+        request_key: str | None = None,
+    ) -> int:
+        from store import configs
+
+        return await configs.create_version(
+            self.engine, agent_id, body, note=note, activate=activate, request_key=request_key
+        )
+
+    async def activate_config_version(self, agent_id: str, version: int) -> None:
+        from store import configs
+
+        await configs.activate_version(self.engine, agent_id, version)
+
+    async def active_config_version(self, agent_id: str) -> int | None:
+        from store import configs
+
+        return await configs.active_version(self.engine, agent_id)
+
+    async def config_version(self, agent_id: str, version: int) -> ConfigVersionInfo:
+        from store import configs
+
+        return await configs.get_version(self.engine, agent_id, version)
+
+    async def config_versions(self, agent_id: str) -> list[ConfigVersionInfo]:
+        from store import configs
+
+        return await configs.list_versions(self.engine, agent_id)
+
+    async def pin_config_for_run(self, workflow_id: str, run_id: str, agent_id: str) -> int:
+        from store import configs
+
+        return await configs.pin_for_run(self.engine, workflow_id, run_id, agent_id)
+
+    # big step outputs
+    async def put_output(
+        self, *, ref_key: str, workflow_id: str, run_id: str, step_key: str, body: str
+    ) -> str:
+        from store import outputs
+
+        return await outputs.put_output(
+            self.engine,
+            ref_key=ref_key,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            step_key=step_key,
+            body=body,
+        )
+
+    async def get_output(self, ref: str) -> Any:
+        from store import outputs
+
+        return await outputs.get_output(self.engine, ref)

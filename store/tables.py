@@ -1,0 +1,145 @@
+"""The store's tables (SQLModel). The Alembic baseline in ``store/migrations`` creates them;
+change both together (a new revision per change, never an edit of an applied one).
+
+Every row written by an activity carries a natural key the database enforces (unique
+constraint or primary key): activities run at least once, so a second write of the same
+fact must be a no-op, never a duplicate.
+
+Money is stored as integer nano-dollars (``usd_nanos``): exact on SQLite and PostgreSQL
+alike, and a sum of rows is the sum to the cent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+NANOS_PER_USD = 1_000_000_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One model call of one step attempt: what it cost, or that it reused a paid call.
+
+    ``kind='billed'``: the provider answered and charged ``usd_nanos``.
+    ``kind='reused'``: a retried attempt took the answer from the call journal; no money
+    moved (``usd_nanos`` = 0) and ``reused_from`` names the billed row it reused.
+    """
+
+    __tablename__ = "ledger_entries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=512, unique=True)
+    tenant: str = Field(default="default", max_length=128, index=True)
+    workflow_id: str = Field(max_length=256, index=True)
+    run_id: str = Field(max_length=64)
+    step_key: str = Field(max_length=256)
+    attempt: int
+    call_index: int = Field(description="n-th call with this request hash in the attempt")
+    request_hash: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    agent: str = Field(max_length=64)
+    mode: str = Field(max_length=64)
+    provider: str = Field(max_length=64)
+    model: str = Field(max_length=128)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    usd_nanos: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    reused_from: str | None = Field(default=None, max_length=512)
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def usd(self) -> float:
+        return self.usd_nanos / NANOS_PER_USD
+
+
+class CallJournalEntry(SQLModel, table=True):
+    """The answer of one billed call, keyed by (run, step, request hash, occurrence), so a
+    retried attempt that sends the same request again gets the answer it already paid for."""
+
+    __tablename__ = "call_journal"
+    __table_args__ = (
+        UniqueConstraint(
+            "workflow_id",
+            "run_id",
+            "step_key",
+            "request_hash",
+            "call_index",
+            name="uq_call_journal_request",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(max_length=256)
+    run_id: str = Field(max_length=64)
+    step_key: str = Field(max_length=256)
+    request_hash: str = Field(max_length=64)
+    call_index: int
+    provider: str = Field(max_length=64)
+    model: str = Field(max_length=128)
+    response: str = Field(sa_column=Column(Text, nullable=False))
+    tokens_in: int = 0
+    tokens_out: int = 0
+    usd_nanos: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    ledger_key: str = Field(max_length=512)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AgentConfigVersion(SQLModel, table=True):
+    """An immutable configuration version of one agent (provider chain, persona and task
+    overrides). Versions count from 1 per agent; ``request_key`` makes a create idempotent."""
+
+    __tablename__ = "agent_config_versions"
+    __table_args__ = (UniqueConstraint("agent_id", "version", name="uq_agent_config_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str = Field(max_length=64, index=True)
+    version: int
+    body: str = Field(sa_column=Column(Text, nullable=False), description="AgentConfig JSON")
+    note: str = Field(default="", max_length=512)
+    request_key: str | None = Field(default=None, max_length=256, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AgentConfigActive(SQLModel, table=True):
+    """Which version new runs of an agent use."""
+
+    __tablename__ = "agent_config_active"
+
+    agent_id: str = Field(primary_key=True, max_length=64)
+    version: int
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RunConfigPin(SQLModel, table=True):
+    """The configuration version a run uses for an agent, fixed the first time the run
+    needs it, so activating a new version never changes a run already under way.
+    ``version`` 0 means "no stored version: catalog defaults"."""
+
+    __tablename__ = "run_config_pins"
+
+    workflow_id: str = Field(primary_key=True, max_length=256)
+    run_id: str = Field(primary_key=True, max_length=64)
+    agent_id: str = Field(primary_key=True, max_length=64)
+    version: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class StepOutput(SQLModel, table=True):
+    """A step output too big to travel inline in workflow history (see
+    ``activities.contract.INLINE_OUTPUT_LIMIT_BYTES``); ``ref`` is what the step returns."""
+
+    __tablename__ = "step_outputs"
+
+    ref: str = Field(primary_key=True, max_length=512)
+    workflow_id: str = Field(max_length=256, index=True)
+    run_id: str = Field(max_length=64)
+    step_key: str = Field(max_length=256)
+    body: str = Field(sa_column=Column(Text, nullable=False), description="the output as JSON")
+    size_bytes: int
+    created_at: datetime = Field(default_factory=utcnow)

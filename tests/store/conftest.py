@@ -1,0 +1,35 @@
+"""Every store test runs twice: on a SQLite file and on the real PostgreSQL (a schema of its
+own per session, dropped at the end). PostgreSQL unreachable = failure, not a skip."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from store import Store, StoreSettings
+from store.testing import temporary_pg_schema
+
+
+@pytest.fixture(scope="session")
+async def store_pg_settings() -> AsyncIterator[StoreSettings]:
+    async with temporary_pg_schema("bizos_store_test") as settings:
+        yield settings
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSettings:
+    if request.param == "sqlite":
+        return StoreSettings(home=tmp_path)
+    pg: StoreSettings = request.getfixturevalue("store_pg_settings")
+    return pg
+
+
+@pytest.fixture
+async def store(settings: StoreSettings) -> AsyncIterator[Store]:
+    opened = await Store.open(settings)
+    try:
+        yield opened
+    finally:
+        await opened.close()
