@@ -3,7 +3,6 @@ PostgreSQL, an OpenAI-compatible test double, and one agent worker per module.""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -11,16 +10,9 @@ import pytest
 
 import activities.crewai_env  # noqa: F401  (before anything imports crewai)
 from activities.catalog import default_catalog
-from activities.tools.registry import ToolInput, ToolOutput
 from store import StoreSettings
 from store.testing import temporary_pg_schema
 from tests.agents.openai_double import OpenAIDouble
-
-
-class StandInInput(ToolInput):
-    topic: str = ""
-    product: str = ""
-    company: str = ""
 
 
 def _catalog_tool_names() -> set[str]:
@@ -39,24 +31,11 @@ def registry_snapshot() -> frozenset[str]:
 
 @pytest.fixture(scope="session")
 def catalog_tools(registry_snapshot: frozenset[str]) -> frozenset[str]:
-    """Make every catalog tool runnable. Names the tools package does not provide yet get a
-    small deterministic stand-in (test_catalog checks the real registry separately)."""
-    from activities.tools.registry import TOOLS, tool
-
-    def register(name: str) -> None:
-        @tool(name, f"test stand-in for {name}")
-        def stand_in(inp: StandInInput) -> ToolOutput:
-            seed = f"{name}|{inp.topic}|{inp.product}|{inp.company}"
-            h = int(hashlib.sha256(seed.encode()).hexdigest()[:8], 16)
-            return ToolOutput(
-                headline=f"{name}: score {h % 1000} for {inp.topic or inp.product or inp.company}",
-                metrics={"score": float(h % 1000), "index": float(h % 97)},
-                recommendations=[f"{name}: act on signal {h % 13}"],
-            )
-
-    for name in sorted(_catalog_tool_names() - set(TOOLS)):
-        register(name)
-    return frozenset(TOOLS)
+    """Every tool the catalog names, from the real registry: no stand-ins, a missing tool
+    fails here instead of being papered over."""
+    missing = _catalog_tool_names() - registry_snapshot
+    assert not missing, f"the catalog names tools the registry lacks: {sorted(missing)}"
+    return registry_snapshot
 
 
 @pytest.fixture(scope="session")

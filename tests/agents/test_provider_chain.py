@@ -38,7 +38,7 @@ from tests.agents.openai_double import (
     default_react,
 )
 from tests.agents.probe_workflow import AgentProbeWorkflow, ProbeInput, StepOutcome
-from tests.agents.waiting import eventually
+from tests.support import eventually
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
