@@ -149,3 +149,72 @@ def _config_versions(agent_id: str) -> list[dict[str, Any]]:
             await store.close()
 
     return asyncio.run(load())
+
+
+@agents_app.command("run")
+def run_agent_cmd(
+    agent: str = typer.Argument(..., help="agent id, e.g. market_research"),
+    mode: str = typer.Argument(..., help="one of the agent's modes"),
+    inputs: str = typer.Option("{}", "--input", "-i", help="JSON object, or @file.json"),
+    tenant: str = typer.Option("default", "--tenant"),
+    budget: float | None = typer.Option(None, "--budget", help="most the step may spend (USD)"),
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """Run one agent in one mode as a durable workflow (AgentStep) and print its result."""
+    import uuid
+
+    from activities.contract import AgentStepResult
+    from starters.output import parse_json_object, run_command
+    from worker.connection import connect
+    from workflows.models import WORKFLOWS_TASK_QUEUE
+    from workflows.single_agent import AGENT_WORKFLOW_TYPE, AgentRunInput
+
+    cat = _catalog()
+    if agent not in cat:
+        fail(f"unknown agent `{agent}`; `bizos agents list` shows them")
+    if mode not in cat.get(agent).modes:
+        fail(f"agent `{agent}` has no mode `{mode}` (modes: {', '.join(cat.get(agent).modes)})")
+    run_input = AgentRunInput(
+        agent=agent,
+        mode=mode,
+        inputs=parse_json_object(inputs, "--input"),
+        tenant=tenant,
+        budget_usd=budget,
+    )
+
+    async def go() -> tuple[str, AgentStepResult]:
+        client = await connect()
+        wid = f"{tenant}.agent.{agent}.{uuid.uuid4().hex[:10]}"
+        result = await client.execute_workflow(
+            AGENT_WORKFLOW_TYPE,
+            run_input,
+            id=wid,
+            task_queue=WORKFLOWS_TASK_QUEUE,
+            result_type=AgentStepResult,
+            static_summary=f"{agent}/{mode}",
+        )
+        return wid, result
+
+    from temporalio.client import WorkflowFailureError
+
+    try:
+        wid, result = run_command(go)
+    except WorkflowFailureError as e:
+        fail(f"{agent}/{mode} failed: {getattr(e.cause, 'message', None) or e.cause}")
+        return
+    if output is not OutputFormat.text:
+        emit({"workflow_id": wid, "result": result}, output)
+        return
+    out = result.output if isinstance(result.output, dict) else {}
+    console.print(f"[bold]{out.get('title') or f'{agent}/{mode}'}[/]  ({wid})", highlight=False)
+    console.print(out.get("summary") or result.summary, highlight=False)
+    for rec in (out.get("recommendations") or [])[:5]:
+        console.print(f"  • {rec}", highlight=False)
+    if result.output_ref:
+        console.print(f"full output stored as {result.output_ref}", highlight=False)
+    console.print(
+        f"[dim]{result.provider}/{result.model} · {result.tokens_in}+{result.tokens_out} tokens"
+        f" · ${result.cost_usd:.4f} · {len(result.tool_calls)} tool calls"
+        f" · {result.duration_ms:.0f} ms[/]",
+        highlight=False,
+    )

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import os
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from starters.output import OutputFormat, console, emit, fail
-from starters.schedule_cmd import schedule_app
+from starters.output import OutputFormat, console, emit, fail, parse_json_object, run_command
 from starters.specs_cmd import specs_app
 
 app = typer.Typer(
@@ -26,7 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(specs_app, name="specs")
-app.add_typer(schedule_app, name="schedule")
 try:  # the agent catalog commands (their own module; no crewai import)
     from starters.agents_cmd import agents_app
 
@@ -34,49 +30,10 @@ try:  # the agent catalog commands (their own module; no crewai import)
 except ImportError:  # pragma: no cover - during bootstrap of the agents module
     pass
 
-T = TypeVar("T")
 OutputOpt = typer.Option(OutputFormat.text, "--output", "-o", help="text, json or jsonl")
 StateDirOpt = typer.Option(
     Path(".bizos"), "--state-dir", help="where the embedded server keeps its SQLite file and logs"
 )
-
-
-def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
-    """Run an async command; turn expected failures into one actionable line."""
-    from temporalio.client import WorkflowUpdateFailedError
-    from temporalio.service import RPCError
-
-    from worker.connection import ConnectionFailed
-
-    try:
-        return asyncio.run(coro_fn())  # type: ignore[arg-type]
-    except ConnectionFailed as e:
-        fail(str(e))
-    except WorkflowUpdateFailedError as e:
-        cause = e.cause
-        fail(f"refused: {getattr(cause, 'message', None) or cause}")
-    except RPCError as e:
-        fail(e.message)
-    except (ValueError, KeyError, RuntimeError) as e:
-        fail(str(e.args[0]) if e.args else str(e))
-    raise AssertionError("unreachable")
-
-
-def _parse_params(params: str) -> dict[str, Any]:
-    text = params
-    if params.startswith("@"):
-        path = Path(params[1:])
-        try:
-            text = path.read_text()
-        except OSError as e:
-            fail(f"--params {params}: cannot read {path}: {e.strerror}")
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        fail(f"--params is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")
-    if not isinstance(value, dict):
-        fail('--params must be a JSON object, e.g. \'{"topic": "AI agents"}\'')
-    return value  # type: ignore[no-any-return]
 
 
 def _ui_link(workflow_id: str) -> str | None:
@@ -131,7 +88,7 @@ def run(
     """Start a run and follow it live; prints how to decide when it waits."""
     from starters.follow import follow
 
-    parsed = _parse_params(params)
+    parsed = parse_json_object(params)
 
     async def go() -> Any:
         handle = await _start(template, parsed, tenant, key, budget)
@@ -144,7 +101,7 @@ def run(
             handle, auto_approve=auto_approve, fmt=output, ui_url=_ui_link(handle.id)
         )
 
-    if _run(go) is None:
+    if run_command(go) is None:
         raise typer.Exit(1)
 
 
@@ -158,8 +115,8 @@ def start(
     output: OutputFormat = OutputOpt,
 ) -> None:
     """Start a run and print its workflow id."""
-    parsed = _parse_params(params)
-    handle = _run(lambda: _start(template, parsed, tenant, key, budget))
+    parsed = parse_json_object(params)
+    handle = run_command(lambda: _start(template, parsed, tenant, key, budget))
     info = {"workflow_id": handle.id, "run_id": handle.result_run_id, "web_ui": _ui_link(handle.id)}
     if output is OutputFormat.text:
         console.print(handle.id, highlight=False)
@@ -181,7 +138,7 @@ def status(workflow_id: str, output: OutputFormat = OutputOpt) -> None:
         progress = await handle.query("progress", result_type=Progress)
         return progress, desc
 
-    progress, desc = _run(go)
+    progress, desc = run_command(go)
     pending = [
         {
             "activity_id": a.activity_id,
@@ -246,7 +203,7 @@ def _decide(
             Decision(step=step, decision=decision, option=option, by=who, comment=comment),
         )  # type: ignore[arg-type]
 
-    receipt = _run(go)
+    receipt = run_command(go)
     if output is OutputFormat.text:
         verb = {"approve": "approved", "reject": "rejected", "choose": f"chose {option} for"}[
             decision
@@ -312,7 +269,7 @@ def cancel(workflow_id: str, output: OutputFormat = OutputOpt) -> None:
         client = await connect()
         await client.get_workflow_handle(workflow_id).cancel()
 
-    _run(go)
+    run_command(go)
     if output is OutputFormat.text:
         console.print(f"cancellation requested for {workflow_id}", highlight=False)
     else:
@@ -427,7 +384,7 @@ def demo(
     from workflows.registry import default_registry
 
     dag = default_registry().by_name(template)
-    parsed = _parse_params(params) if params != "{}" else (dag.spec.example or {})
+    parsed = parse_json_object(params) if params != "{}" else (dag.spec.example or {})
     try:
         with embedded_stack(state_dir, port, ui_port) as stack:
             os.environ["TEMPORAL_ADDRESS"] = stack.server.address
@@ -444,7 +401,7 @@ def demo(
                     handle, auto_approve=not interactive, fmt=OutputFormat.text, ui_url=None
                 )
 
-            result = _run(go)
+            result = run_command(go)
             if result is not None:
                 console.print(
                     f"The history is kept in {stack.server.db_file}: run `bizos dev` and open "

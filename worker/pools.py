@@ -96,11 +96,12 @@ def build_worker(client: Client, pool: str, runtime: AgentRuntime | None = None)
     tuning = tuning_for(pool)
     if pool == WORKFLOWS_POOL:
         from workflows.runtime import DagWorkflow
+        from workflows.single_agent import SingleAgentWorkflow
 
         return Worker(
             client,
             task_queue=WORKFLOWS_TASK_QUEUE,
-            workflows=[DagWorkflow],
+            workflows=[DagWorkflow, SingleAgentWorkflow],
             max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
             max_cached_workflows=tuning.max_cached_workflows,
             graceful_shutdown_timeout=tuning.graceful_shutdown,
