@@ -36,6 +36,13 @@ def apply() -> None:
     data_home = bizos_home() / "crewai"
     data_home.mkdir(parents=True, exist_ok=True)
     os.environ["XDG_DATA_HOME"] = str(data_home)
+    # CrewAI's settings file goes to ~/.config/crewai/ (Path.home(), not XDG): keep it under
+    # $BIZOS_HOME too. The module reads this attribute when it first needs the file.
+    try:
+        import crewai_core.settings as crewai_settings
+    except ImportError:  # pragma: no cover - older crewai without crewai_core
+        return
+    crewai_settings.DEFAULT_CONFIG_PATH = data_home / "settings.json"  # type: ignore[misc]
 
 
 apply()

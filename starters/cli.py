@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from starters.output import OutputFormat, console, emit, fail, parse_json_object, run_command
+from starters.schedule_cmd import schedule_app
 from starters.specs_cmd import specs_app
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(specs_app, name="specs")
+app.add_typer(schedule_app, name="schedule")
 try:  # the agent catalog commands (their own module; no crewai import)
     from starters.agents_cmd import agents_app
 

@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 
 async def eventually(
-    check: Callable[[], Awaitable[T]], *, timeout_s: float = 30.0, what: str = "condition"
+    check: Callable[[], Awaitable[T | None]], *, timeout_s: float = 30.0, what: str = "condition"
 ) -> T:
     """Poll `check` until it returns something truthy: waits for a state, never for a time."""
     deadline = time.monotonic() + timeout_s

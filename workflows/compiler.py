@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -132,8 +132,75 @@ class CompiledDag:
 
 
 def spec_hash(raw: Any) -> str:
+    """What pins a run to its spec. `schedules` only say when runs start, not how they run,
+    so they are left out: changing a cron needs no version bump."""
+    if isinstance(raw, dict) and "schedules" in raw:
+        raw = {k: v for k, v in raw.items() if k != "schedules"}
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- cron
+
+CRON_MACROS = frozenset(
+    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+)
+_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day-of-month", 1, 31, ()),
+    (
+        "month",
+        1,
+        12,
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+    ),
+    ("day-of-week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+
+
+def _cron_value(text: str, low: int, names: tuple[str, ...]) -> int:
+    if text.lower() in names:
+        return names.index(text.lower()) + (1 if low == 1 else 0)
+    if not text.isdigit():
+        raise ValueError(f"`{text}` is not a number{' or a name' if names else ''}")
+    return int(text)
+
+
+def cron_problem(expr: str) -> str | None:
+    """Why a cron expression would be refused (None = it is fine). Five fields in UTC
+    (minute hour day-of-month month day-of-week: `*`, `a`, `a-b`, lists, `/step`, month and
+    weekday names) or a macro such as @daily: what Temporal schedules accept."""
+    text = expr.strip()
+    if text.startswith("@"):
+        if text.lower() in CRON_MACROS:
+            return None
+        return f"unknown macro `{text}` (use one of {', '.join(sorted(CRON_MACROS))})"
+    fields = text.split()
+    if len(fields) != len(_CRON_FIELDS):
+        return f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
+    for field_text, (label, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in field_text.split(","):
+            base, _, step = item.partition("/")
+            try:
+                if step and (not step.isdigit() or int(step) == 0):
+                    raise ValueError(f"step `{step}` must be a positive number")
+                if base in ("*", "?"):
+                    if base == "?" and label not in ("day-of-month", "day-of-week"):
+                        raise ValueError("`?` only fits day-of-month and day-of-week")
+                    continue
+                first, _, last = base.partition("-")
+                values = [_cron_value(first, low, names)]
+                if last:
+                    values.append(_cron_value(last, low, names))
+                for v in values:
+                    if not low <= v <= high:
+                        raise ValueError(f"{v} is outside {low}-{high}")
+                if len(values) == 2 and values[0] > values[1]:
+                    raise ValueError(f"range `{base}` runs backwards")
+            except ValueError as e:
+                return f"{label} `{item}`: {e}"
+    return None
 
 
 # ---------------------------------------------------------------- pydantic errors -> lines
@@ -154,6 +221,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         ("approval",): s.ApprovalSpec,
         ("choice",): s.ChoiceSpec,
         ("retry",): s.RetrySpec,
+        ("schedules",): s.ScheduleSpec,
     }
     while path and model is not None:
         key = path.pop(0)
@@ -179,6 +247,13 @@ def _describe(raw: dict[str, Any], err: Any) -> tuple[str, str]:
         if loc[1] < len(steps) and isinstance(steps[loc[1]], dict):
             sid = steps[loc[1]].get("id")
         where = f"step {sid}" if sid else f"step #{loc[1] + 1}"
+        rest = list(loc[2:])
+    elif len(loc) >= 2 and loc[0] == "schedules" and isinstance(loc[1], int):
+        schedules = raw.get("schedules") or []
+        sched_id = None
+        if loc[1] < len(schedules) and isinstance(schedules[loc[1]], dict):
+            sched_id = schedules[loc[1]].get("id")
+        where = f"schedule {sched_id}" if sched_id else f"schedule #{loc[1] + 1}"
         rest = list(loc[2:])
     elif len(loc) >= 2 and loc[0] == "params":
         where = f"param {loc[1]}"
@@ -536,6 +611,8 @@ def compile_spec(
             f"Temporal's limit of {PENDING_ACTIVITIES_LIMIT}: lower `max_parallel`",
         )
 
+    _check_schedules(spec, params_model, bad)
+
     if problems:
         raise CompileError(problems)
     return CompiledDag(
@@ -548,6 +625,30 @@ def compile_spec(
         size=size,
         warnings=tuple(warnings),
     )
+
+
+def _check_schedules(
+    spec: DagSpec, params_model: type[BaseModel], bad: Callable[[str, str], None]
+) -> None:
+    from workflows.spec import STEP_ID
+
+    seen: set[str] = set()
+    for sched in spec.schedules:
+        where = f"schedule {sched.id}"
+        if not STEP_ID.match(sched.id):
+            bad(where, "malformed id (snake_case: a-z, 0-9, _, at most 48 characters)")
+        if sched.id in seen:
+            bad(where, "duplicate schedule id")
+        seen.add(sched.id)
+        for expr in sched.cron:
+            problem = cron_problem(expr)
+            if problem:
+                bad(where, f"cron `{expr}`: {problem}")
+        try:
+            params_model.model_validate(sched.params)
+        except ValidationError as e:
+            for line in params_error_lines(e):
+                bad(where, f"params: {line}")
 
 
 def _placeholder(p: ParamSpec) -> Any:

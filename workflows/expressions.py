@@ -56,7 +56,10 @@ class Expr:
             raise EvaluationError(f"`{self.source}`: {_eval_message(e)}") from None
         if isinstance(result, celpy.CELEvalError):
             raise EvaluationError(f"`{self.source}`: {_eval_message(result)}")
-        return cel_to_python(result)
+        try:
+            return cel_to_python(result)
+        except EvaluationError as e:
+            raise EvaluationError(f"`{self.source}`: {e}") from None
 
 
 def _eval_message(e: Exception) -> str:
@@ -148,6 +151,9 @@ def _literal_string(tree: Any) -> str | None:
 
 
 def cel_to_python(value: Any) -> Any:
+    if isinstance(value, celpy.CELEvalError):
+        # cel-python leaves errors inside list/map literals as values instead of raising
+        raise EvaluationError(_eval_message(value))
     if isinstance(value, celtypes.BoolType):
         return bool(value)
     if isinstance(value, celtypes.IntType | celtypes.UintType):
@@ -158,12 +164,16 @@ def cel_to_python(value: Any) -> Any:
         return str(value)
     if isinstance(value, celtypes.BytesType):
         return bytes(value).decode("utf-8", "replace")
-    if isinstance(value, celtypes.ListType):
+    # cel-python returns some results (e.g. list concatenation) as plain list/dict of CEL
+    # values, not ListType/MapType: convert any list or mapping, element by element.
+    if isinstance(value, list | tuple):
         return [cel_to_python(v) for v in value]
-    if isinstance(value, celtypes.MapType):
+    if isinstance(value, dict):
         return {str(cel_to_python(k)): cel_to_python(v) for k, v in value.items()}
     if value is None or isinstance(value, celtypes.NullType):
         return None
+    if isinstance(value, bool | int | float | str):  # plain Python results of some operators
+        return value
     return str(value)
 
 

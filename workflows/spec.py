@@ -126,6 +126,38 @@ class ChoiceSpec(_Strict):
         return self
 
 
+class OverlapPolicy(StrEnum):
+    """What a schedule does when a run is due while the previous one still runs (Temporal's
+    ScheduleOverlapPolicy, by name)."""
+
+    skip = "skip"
+    buffer_one = "buffer_one"
+    buffer_all = "buffer_all"
+    cancel_other = "cancel_other"
+    terminate_other = "terminate_other"
+    allow_all = "allow_all"
+
+
+class ScheduleSpec(_Strict):
+    """A recurring run of the template: a Temporal schedule kept in step by `bizos schedule
+    sync`. Not part of the run's behaviour, so it is left out of the spec hash: changing a
+    cron needs no version bump."""
+
+    id: str = Field(description="unique in the spec; the Temporal schedule is bizos.<name>.<id>")
+    cron: list[str] = Field(min_length=1, description="one or more cron expressions (UTC)")
+    params: dict[str, Any] = Field(default_factory=dict, description="checked against `params`")
+    tenant: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    jitter: Duration | None = Field(default=None, description="random delay added to each run")
+    paused: bool = False
+    overlap: OverlapPolicy = OverlapPolicy.skip
+    note: str = Field(default="", max_length=400, description="shown in the Web UI")
+
+    @field_validator("cron", mode="before")
+    @classmethod
+    def _cron_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
 StepKind = Literal["agent", "approval", "choice", "workflow"]
 
 
@@ -235,6 +267,9 @@ class DagSpec(_Strict):
         default=None, description="steps whose outputs form the run result (default: sinks)"
     )
     steps: list[StepSpec] = Field(min_length=1)
+    schedules: list[ScheduleSpec] = Field(
+        default_factory=list, description="cron schedules `bizos schedule sync` keeps in Temporal"
+    )
 
     @field_validator("name")
     @classmethod

@@ -32,6 +32,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_pair() -> int:
+    """p such that p and p+1 are both free (the stack's two metrics ports)."""
+    while True:
+        p = free_port()
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", p))
+                b.bind(("127.0.0.1", p + 1))
+            except OSError:
+                continue
+            return p
+
+
 def test_refuses_a_server_it_did_not_start(tmp_path: Path) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
@@ -46,7 +59,7 @@ def test_refuses_a_server_it_did_not_start(tmp_path: Path) -> None:
 
 
 async def test_bizos_dev_serves_runs_metrics_logs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port, ui, metrics = free_port(), free_port(), free_port()
+    port, ui, metrics = free_port(), free_port(), free_port_pair()
     state = tmp_path / "state"
     proc = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; reads go to a thread
         [

@@ -277,3 +277,17 @@ def test_cli_validate_passes_on_the_shipped_templates() -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert '"ok": true' in out.stdout
+
+
+def test_expression_values_keep_their_types() -> None:
+    from workflows.expressions import EvaluationError, Scope, compile_cel, compile_template
+
+    scope = Scope({"xs": ["b", "c"], "n": 2}, {}, {}, {})
+    # list concatenation comes back from cel-python as a plain list of CEL values
+    assert compile_cel("['a'] + params.xs").evaluate(scope) == ["a", "b", "c"]
+    assert compile_cel("{'k': params.xs, 'm': double(params.n) * 1.5}").evaluate(scope) == {"k": ["b", "c"], "m": 3.0}
+    # an error inside a map literal is an error, not a string value that reaches an agent
+    with pytest.raises(EvaluationError, match="no matching overload"):
+        compile_cel("{'m': params.n * 1.5}").evaluate(scope)
+    t = compile_template({"all": "${['a'] + params.xs}", "text": "n=${params.n} xs=${params.xs}"})
+    assert t.render(scope) == {"all": ["a", "b", "c"], "text": 'n=2 xs=["b", "c"]'}
