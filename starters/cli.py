@@ -368,7 +368,7 @@ def _wait_forever(stack: Any) -> None:
 
 @app.command()
 def demo(
-    template: str = typer.Option("hello_approval", "--template"),
+    template: str = typer.Option("content_creation", "--template"),
     params: str = typer.Option("{}", "--params", "-p"),
     interactive: bool = typer.Option(
         False,

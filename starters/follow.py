@@ -147,6 +147,8 @@ async def follow(
                 for n in notes:
                     console.print(n, highlight=False)
             if progress.status != "running":
+                if live is None and fmt is OutputFormat.text:
+                    console.print(progress_table(progress))  # the final picture, once
                 break
             await asyncio.sleep(POLL_S)  # a person is watching: refresh twice a second
         try:

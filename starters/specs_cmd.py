@@ -39,6 +39,7 @@ def list_specs(output: OutputFormat = OutputOpt) -> None:
             "workflow_type": d.workflow_type,
             "steps": len(d.steps),
             "hash": d.hash,
+            "example": Path(d.source).parent.name == "examples",
             "description": d.spec.description,
             "frozen_versions": reg.known_versions(d.workflow_type),
         }
@@ -47,8 +48,9 @@ def list_specs(output: OutputFormat = OutputOpt) -> None:
     if output is OutputFormat.text:
         table = Table("template", "v", "workflow type", "steps", "description")
         for r in rows:
+            name = f"{r['name']} [dim](example)[/]" if r["example"] else r["name"]
             table.add_row(
-                r["name"], str(r["version"]), r["workflow_type"], str(r["steps"]), r["description"]
+                name, str(r["version"]), r["workflow_type"], str(r["steps"]), r["description"]
             )
         console.print(table)
     elif output is OutputFormat.jsonl:
