@@ -5,16 +5,19 @@ The logic is in `starters.schedules`; this module parses options and prints. No 
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import typer
 from rich.table import Table
 
-from starters.output import OutputFormat, console, emit, fail
+from starters.output import (
+    OutputFormat,
+    console,
+    emit,
+    parse_json_object,
+    run_command,
+)
 from workflows.spec import OverlapPolicy, parse_duration
 
 T = TypeVar("T")
@@ -25,42 +28,6 @@ schedule_app = typer.Typer(
 )
 
 OutputOpt = typer.Option(OutputFormat.text, "--output", "-o", help="text, json or jsonl")
-
-
-def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
-    """Run an async command; expected failures become one actionable line, never a traceback."""
-    from temporalio.service import RPCError
-
-    from starters.schedules import ScheduleError
-    from worker.connection import ConnectionFailed
-    from workflows.compiler import CompileError
-
-    try:
-        return asyncio.run(coro_fn())  # type: ignore[arg-type]
-    except (ConnectionFailed, ScheduleError) as e:
-        fail(str(e))
-    except CompileError as e:
-        fail("the specs do not compile:\n" + "\n".join(e.problems))
-    except RPCError as e:
-        fail(e.message)
-    except KeyError as e:
-        fail(str(e.args[0]) if e.args else str(e))
-    raise AssertionError("unreachable")
-
-
-def _params(text: str) -> dict[str, Any]:
-    if text.startswith("@"):
-        try:
-            text = Path(text[1:]).read_text()
-        except OSError as e:
-            fail(f"--params {text}: cannot read it: {e.strerror}")
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        fail(f"--params is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")
-    if not isinstance(value, dict):
-        fail('--params must be a JSON object, e.g. \'{"team": "growth"}\'')
-    return value  # type: ignore[no-any-return]
 
 
 @schedule_app.command("create")
@@ -89,7 +56,7 @@ def create(
     from workflows.models import RunInput
     from workflows.registry import default_registry
 
-    parsed = _params(params)
+    parsed = parse_json_object(params)
 
     async def go() -> str:
         dag = default_registry().by_name(template)
@@ -112,7 +79,7 @@ def create(
         await create_schedule(client, dag, req)
         return req.schedule_id
 
-    created = _run(go)
+    created = run_command(go)
     if output is OutputFormat.text:
         console.print(f"created schedule {created}", highlight=False)
     else:
@@ -132,7 +99,7 @@ def list_cmd(
         client = await connect()
         return await list_schedules(client, include_others=include_others)
 
-    rows = _run(go)
+    rows = run_command(go)
     if output is OutputFormat.jsonl:
         for row in rows:
             emit(row, output)
@@ -168,7 +135,7 @@ def delete(
         client = await connect()
         return await delete_schedule(client, schedule_id, force=force)
 
-    origin = _run(go)
+    origin = run_command(go)
     if output is not OutputFormat.text:
         emit({"schedule_id": schedule_id, "deleted": True, "origin": origin}, output)
         return
@@ -196,7 +163,7 @@ def sync(
         client = await connect()
         return await sync_schedules(client, registry, dry_run=dry_run)
 
-    report = _run(go)
+    report = run_command(go)
     if output is not OutputFormat.text:
         emit(report, output)
     else:
