@@ -26,7 +26,8 @@ Schema of one agent file (every key is checked; unknown keys are errors)::
         tools: [market_sizing]       # extra tools for this mode
         offline_plan:                # what the offline policy calls, in order
           - tool: market_sizing
-            args: {market: "{topic}"}   # merged over the step input; {name} as in `task`
+            args: {market: "{topic}"}   # merged over the step input; {name} as in `task`;
+                                        # {tool.field} = an earlier tool's result in this plan
         providers: [...]             # optional override of the agent's chain
 
 Agents of category ``system`` (the built-in ``noop``) need no persona, task or plan.

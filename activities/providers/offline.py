@@ -35,7 +35,10 @@ from activities.providers.step_context import StepContext
 OFFLINE_PROVIDER = "offline"
 OFFLINE_MODEL = "offline-policy"
 CHARS_PER_TOKEN = 4
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# `{topic}` reads the step input; `{content_draft.draft_path}` (or `.artifacts.0`) reads the
+# result of an earlier tool of the same plan, as the agent saw it in the conversation.
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\}")
+_MISSING = object()
 _ACTION = re.compile(
     r"Action:\s*(?P<tool>[A-Za-z0-9_]+)\s*\n"
     r"Action Input:\s*(?P<args>.*?)\n"
@@ -52,25 +55,50 @@ class PlannedCall(BaseModel):
     args: dict[str, Any]
 
 
-def render_args(template: Any, inputs: dict[str, Any]) -> Any:
+def _lookup(name: str, inputs: dict[str, Any], results: dict[str, Any]) -> Any:
+    if "." not in name:
+        return inputs.get(name, name)  # a missing input leaves the placeholder's name
+    tool, *path = name.split(".")
+    value: Any = results.get(tool, _MISSING)
+    for part in path:
+        if isinstance(value, dict):
+            value = value.get(part, _MISSING)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+    return value
+
+
+def render_args(
+    template: Any, inputs: dict[str, Any], results: dict[str, Any] | None = None
+) -> Any:
     """``"{topic}"`` takes the input's value with its type; placeholders inside a longer
-    string interpolate; missing inputs leave the placeholder's name."""
+    string interpolate; missing inputs leave the placeholder's name. ``"{tool.field}"``
+    takes a field of an earlier tool's result; when that tool failed or lacks the field the
+    argument is left out (`_MISSING`), so the tool falls back to its own default."""
+    results = results or {}
     if isinstance(template, str):
         whole = _PLACEHOLDER.fullmatch(template)
         if whole:
-            return inputs.get(whole.group(1), whole.group(1))
-        return _PLACEHOLDER.sub(lambda m: str(inputs.get(m.group(1), m.group(1))), template)
+            return _lookup(whole.group(1), inputs, results)
+        return _PLACEHOLDER.sub(lambda m: str(_lookup(m.group(1), inputs, results)), template)
     if isinstance(template, list):
-        return [render_args(v, inputs) for v in template]
+        return [render_args(v, inputs, results) for v in template]
     if isinstance(template, dict):
-        return {k: render_args(v, inputs) for k, v in template.items()}
+        rendered = {k: render_args(v, inputs, results) for k, v in template.items()}
+        return {k: v for k, v in rendered.items() if v is not _MISSING}
     return template
 
 
-def plan_calls(plan: list[tuple[str, dict[str, Any]]], inputs: dict[str, Any]) -> list[PlannedCall]:
-    return [
-        PlannedCall(tool=tool, args={**inputs, **render_args(args, inputs)}) for tool, args in plan
-    ]
+def next_call(
+    plan: list[tuple[str, dict[str, Any]]], inputs: dict[str, Any], done: list[ToolResult]
+) -> PlannedCall:
+    """The plan's next tool call, its arguments rendered from the step input and the results
+    of the calls already made (read back from the conversation, as an agent would)."""
+    tool, args = plan[len(done)]
+    results = {r.tool: r.data for r in done if r.ok and r.data is not None}
+    return PlannedCall(tool=tool, args={**inputs, **render_args(args, inputs, results)})
 
 
 def read_observations(messages: list[dict[str, Any]]) -> list[ToolResult]:
@@ -106,7 +134,8 @@ class OfflineLLM(BaseLLM):
     model: str = OFFLINE_MODEL
     provider: str = OFFLINE_PROVIDER
 
-    _calls: list[PlannedCall] = PrivateAttr(default_factory=list)
+    _plan: list[tuple[str, dict[str, Any]]] = PrivateAttr(default_factory=list)
+    _inputs: dict[str, Any] = PrivateAttr(default_factory=dict)
     _answer_args: dict[str, Any] = PrivateAttr(default_factory=dict)
     _ctx: StepContext = PrivateAttr(default_factory=StepContext)
 
@@ -123,7 +152,8 @@ class OfflineLLM(BaseLLM):
         ctx: StepContext,
     ) -> OfflineLLM:
         llm = cls(model=OFFLINE_MODEL)
-        llm._calls = plan_calls(plan, inputs)
+        llm._plan = list(plan)
+        llm._inputs = dict(inputs)
         llm._answer_args = {
             "family": family,
             "agent_name": agent_name,
@@ -165,8 +195,8 @@ class OfflineLLM(BaseLLM):
             [{"role": "user", "content": messages}] if isinstance(messages, str) else messages
         )
         results = read_observations(conversation)
-        if len(results) < len(self._calls):
-            step = self._calls[len(results)]
+        if len(results) < len(self._plan):
+            step = next_call(self._plan, self._inputs, results)
             reply = (
                 f"Thought: Step {len(results) + 1} of the plan runs {step.tool}.\n"
                 f"Action: {step.tool}\n"
