@@ -416,5 +416,32 @@ def demo(
         raise typer.Exit(1)
 
 
+def main() -> None:
+    """Console entry point. Runs the CLI, then leaves without interpreter finalization: the
+    native threads of gRPC (imported by temporalio's generated services) and of the Temporal
+    core can abort a finalizing interpreter (`PyGILState_Release`, SIGABRT) after all the
+    work is done, which would turn a successful command into a crash."""
+    import logging
+    import sys
+    import traceback
+
+    code = 0
+    try:
+        app()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    main()
