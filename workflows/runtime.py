@@ -431,6 +431,12 @@ class DagWorkflow:
         info = workflow.info()
         inputs = step.inputs.render(scope)
         label = step.id if index is None else f"{step.id}[{index}]"
+        # The budget left caps the step's model spending (the gate above only sees
+        # estimates); a person who approved passing the budget lifted the cap for this step.
+        cap = None
+        budget = self._budget
+        if budget is not None and step.id not in self._budget_decisions:
+            cap = max(round(budget - self._total_cost, 6), 0.0)
         result: AgentStepResult = await workflow.execute_activity(
             RUN_AGENT,
             AgentStepInput(
@@ -443,6 +449,7 @@ class DagWorkflow:
                 mode=step.spec.mode,
                 inputs=inputs if isinstance(inputs, dict) else {"value": inputs},
                 tenant=self._input.tenant,
+                budget_usd=cap,
             ),
             result_type=AgentStepResult,
             task_queue=step.task_queue,

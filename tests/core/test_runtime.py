@@ -181,6 +181,14 @@ async def test_budget_waits_for_approval_then_continues(client: Client) -> None:
     result: RunResult = await h.result()
     assert result.cost_usd == pytest.approx(1.0)
     assert result.statuses["second"] == "succeeded"
+    # each agent step is told the budget left as its hard cap on model spending; the step a
+    # person approved past the budget runs uncapped
+    conv = client.data_converter.payload_converter
+    caps = {}
+    for e in of_type(await events(h), ET.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED):
+        inp = conv.from_payload(e.activity_task_scheduled_event_attributes.input.payloads[0], dict)
+        caps[inp["step_id"]] = inp["budget_usd"]
+    assert caps == {"first": pytest.approx(0.6), "second": None}
 
 
 async def test_budget_rejection_stops_the_run(client: Client) -> None:
