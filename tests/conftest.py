@@ -54,6 +54,14 @@ def server_address(env: WorkflowEnvironment) -> str:
     return env.client.service_client.config.target_host
 
 
+def cli_env(env: WorkflowEnvironment, **extra: str) -> dict[str, str]:
+    """Environment for a `bizos` subprocess talking to the test server (never a cloud)."""
+    environ = dict(os.environ, TEMPORAL_ADDRESS=server_address(env), **extra)
+    environ.pop("TEMPORAL_API_KEY", None)
+    environ.pop("TEMPORAL_PROFILE", None)
+    return environ
+
+
 async def namespace_client(env: WorkflowEnvironment, namespace: str) -> Client:
     """A client on one of ISOLATED_NAMESPACES (same server, no in-process workers there)."""
     assert namespace in ISOLATED_NAMESPACES

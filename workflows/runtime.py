@@ -417,13 +417,23 @@ class DagWorkflow:
             raise
 
     async def _agent_step(self, step: CompiledStep) -> Any:
+        return await self._once_or_each(step, self._call_agent, step.cost_estimate_usd)
+
+    async def _once_or_each(
+        self,
+        step: CompiledStep,
+        call: Callable[[CompiledStep, Scope, int | None], Awaitable[Any]],
+        estimate: float,
+    ) -> Any:
+        """One call, or one per `foreach` item (in order, `max_parallel` at once), after the
+        budget gate has priced them (`estimate` per call; child runs carry their own)."""
         if step.foreach is None:
-            await self._budget_gate(step, step.cost_estimate_usd)
-            return await self._call_agent(step, self._scope, None)
+            await self._budget_gate(step, estimate)
+            return await call(step, self._scope, None)
         items = self._foreach_items(step)
-        await self._budget_gate(step, step.cost_estimate_usd * len(items))
+        await self._budget_gate(step, estimate * len(items))
         return await self._fan_out(
-            step, items, lambda item, i: self._call_agent(step, self._scope.for_item(item, i), i)
+            step, items, lambda item, i: call(step, self._scope.for_item(item, i), i)
         )
 
     async def _call_agent(self, step: CompiledStep, scope: Scope, index: int | None) -> Any:
@@ -467,12 +477,7 @@ class DagWorkflow:
         return result.output
 
     async def _child_step(self, step: CompiledStep) -> Any:
-        if step.foreach is None:
-            return await self._call_child(step, self._scope, None)
-        items = self._foreach_items(step)
-        return await self._fan_out(
-            step, items, lambda item, i: self._call_child(step, self._scope.for_item(item, i), i)
-        )
+        return await self._once_or_each(step, self._call_child, 0.0)
 
     async def _call_child(self, step: CompiledStep, scope: Scope, index: int | None) -> Any:
         assert step.child_type is not None

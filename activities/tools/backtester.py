@@ -8,15 +8,19 @@ notional, charged on the bar where the change happens. Paper trading only.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-@dataclass(frozen=True)
-class Performance:
+class Performance(BaseModel):
+    """The engine's metrics; the tool's per-strategy result extends it."""
+
+    model_config = ConfigDict(frozen=True)
+
     total_return: float
     cagr: float
     annual_volatility: float

@@ -65,23 +65,9 @@ class BacktestInput(ToolInput):
     )
 
 
-class StrategyResult(BaseModel):
+class StrategyResult(backtester.Performance):
     strategy: str
     params: dict[str, float]
-    total_return: float
-    cagr: float
-    annual_volatility: float
-    sharpe: float
-    sortino: float
-    max_drawdown: float
-    max_drawdown_bars: int
-    calmar: float
-    trades: int
-    win_rate: float
-    exposure: float
-    turnover: float
-    costs_paid: float
-    final_equity: float
     equity_path: str
 
 
@@ -134,7 +120,7 @@ def backtest(inp: BacktestInput) -> BacktestOutput:
         path = writer.path(f"equity-{n}", "csv")
         curve.to_csv(path, index_label="date", float_format="%.6f")
         results.append(
-            StrategyResult(strategy=n, params=params, equity_path=str(path), **perf.__dict__)
+            StrategyResult(strategy=n, params=params, equity_path=str(path), **perf.model_dump())
         )
     _curve, bench = backtester.run(
         df["close"], df["close"] * 0 + 1.0, initial_capital=inp.initial_capital

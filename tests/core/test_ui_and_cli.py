@@ -15,6 +15,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from tests.conftest import cli_env, server_address
 from tests.support import ET, events, of_type, start, wait_until_waiting
 from worker.binaries import temporal_cli
 from workflows.models import RunResult
@@ -22,8 +23,6 @@ from workflows.models import RunResult
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _address(env: WorkflowEnvironment) -> str:
-    return env.client.service_client.config.target_host
 
 
 async def test_ui_metadata_is_in_the_history(client: Client) -> None:
@@ -64,7 +63,7 @@ async def test_temporal_cli_starts_signals_and_lists(
 ) -> None:
     wid = f"default.hello_approval.cli-{uuid.uuid4().hex[:8]}"
     base = [temporal_cli()]
-    addr = ["--address", _address(temporal_env), "--namespace", client.namespace]
+    addr = ["--address", server_address(temporal_env), "--namespace", client.namespace]
 
     def cli(*args: str) -> str:
         out = subprocess.run([*base, *args, *addr], capture_output=True, text=True, timeout=60)
@@ -123,12 +122,7 @@ async def test_temporal_cli_starts_signals_and_lists(
 async def test_bizos_cli_run_status_approve(
     client: Client, temporal_env: WorkflowEnvironment
 ) -> None:
-    env = dict(
-        os.environ,
-        TEMPORAL_ADDRESS=_address(temporal_env),
-        TEMPORAL_NAMESPACE=client.namespace,
-        BIZOS_SPEC_DIRS=os.pathsep.join(str(p) for p in _spec_dirs()),
-    )
+    env = _bizos_env(client, temporal_env)
 
     async def bizos(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         # in a thread: this process's event loop hosts the workers that answer the CLI
@@ -168,12 +162,7 @@ async def test_bizos_cli_run_status_approve(
 async def test_bizos_run_auto_approve_follows_to_the_end(
     client: Client, temporal_env: WorkflowEnvironment
 ) -> None:
-    env = dict(
-        os.environ,
-        TEMPORAL_ADDRESS=_address(temporal_env),
-        TEMPORAL_NAMESPACE=client.namespace,
-        BIZOS_SPEC_DIRS=os.pathsep.join(str(p) for p in _spec_dirs()),
-    )
+    env = _bizos_env(client, temporal_env)
     out = await asyncio.to_thread(
         subprocess.run,
         [
@@ -209,7 +198,12 @@ async def test_bizos_run_auto_approve_follows_to_the_end(
     } in lines
 
 
-def _spec_dirs() -> list[Path]:
+def _bizos_env(client: Client, temporal_env: WorkflowEnvironment) -> dict[str, str]:
+    """A `bizos` subprocess on this test's namespace, seeing the test templates too."""
     from tests.core.conftest import SPEC_DIRS
 
-    return SPEC_DIRS
+    return cli_env(
+        temporal_env,
+        TEMPORAL_NAMESPACE=client.namespace,
+        BIZOS_SPEC_DIRS=os.pathsep.join(str(p) for p in SPEC_DIRS),
+    )

@@ -7,7 +7,6 @@ toward the 2 s deadlock detector on a small machine)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -22,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.catalog import task_queue_for
 from starters.stack import stop_processes
-from tests.conftest import server_address
+from tests.conftest import cli_env, server_address
 from tests.support import eventually
 from worker.plugin import BizosPlugin
 from worker.pools import build_worker
@@ -65,12 +64,6 @@ async def workflow_client(
         yield client
 
 
-def cli_env(env: WorkflowEnvironment, **extra: str) -> dict[str, str]:
-    """Environment for a `bizos` subprocess talking to the test server."""
-    environ = dict(os.environ, TEMPORAL_ADDRESS=server_address(env), **extra)
-    environ.pop("TEMPORAL_API_KEY", None)
-    environ.pop("TEMPORAL_PROFILE", None)
-    return environ
 
 
 def _spawn_agent_worker(env: WorkflowEnvironment, home: Path) -> subprocess.Popen[bytes]:
