@@ -6,9 +6,10 @@ heavy imports: the workflow sandbox imports this module (passed through).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RUN_AGENT = "run_agent"
 """Activity name every agent pool registers; the task queue picks the pool."""
@@ -16,6 +17,57 @@ RUN_AGENT = "run_agent"
 INLINE_OUTPUT_LIMIT_BYTES = 64 * 1024
 """An output whose JSON is larger than this travels by reference (`output_ref`) instead of
 inline, so a run's history stays far below Temporal's 2 MB payload / 50 MB history limits."""
+
+AGGREGATE_INLINE_BYTES = 512 * 1024
+"""What all items of one `foreach` may carry inline together (each gets its share), and what
+a run's result may carry inline before its outputs go by reference: aggregates stay far below
+Temporal's 2 MB payload limit however many items they have."""
+
+OUTPUT_VIEW_LIMIT_BYTES = 2 * 1024
+"""The bounded summary of an output stored by reference that travels instead of it (what
+`when:`/`with:` expressions can read without the activity resolving the reference)."""
+
+MIN_VIEW_BYTES = 160
+"""Room for the reference and a short summary, the least a view keeps."""
+
+MAX_TOOL_CALL_RECORDS = 40
+"""Tool calls a step result lists (the first and last halves; the rest are counted)."""
+
+COMMENT_LIMIT = 4000
+"""Characters of a person's comment a decision keeps (it travels in history and results)."""
+
+REF_KEY = "$ref"
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+
+
+def bounded_view(output: Any, ref: str, limit: int = OUTPUT_VIEW_LIMIT_BYTES) -> dict[str, Any]:
+    """`{"$ref": ref, ...}` with as many of the output's fields as fit in `limit` bytes: the
+    summary-like ones first, then the others in order, whole or not at all; the names of the
+    fields left out under `$omitted`. Pure and deterministic: the workflow uses it too."""
+    view: dict[str, Any] = {REF_KEY: ref}
+    if not isinstance(output, dict):
+        text = json.dumps(output, ensure_ascii=False, default=str)
+        view["summary"] = text[: max(limit // 4, 40)]
+        return view
+    omitted: list[str] = []
+    first = [k for k in ("summary", "headline", "title") if k in output]
+    for key in first + [k for k in output if k not in first]:
+        candidate = {**view, key: output[key]}
+        if _json_size(candidate) <= limit - 64:
+            view = candidate
+        else:
+            omitted.append(key)
+    if omitted:
+        view["$omitted"] = omitted
+    return view
+
+
+def is_output_ref(value: Any) -> bool:
+    """A bounded view standing for an output stored by reference."""
+    return isinstance(value, dict) and isinstance(value.get(REF_KEY), str)
 
 
 class AgentStepInput(BaseModel):
@@ -42,6 +94,15 @@ class AgentStepInput(BaseModel):
         "with a non-retryable StepBudgetExceeded error once it has spent it. None = no cap",
     )
 
+    inline_limit_bytes: int | None = Field(
+        default=None,
+        description="largest output JSON returned inline (a foreach item gets its share of "
+        "the step's aggregate); larger goes by reference. None = INLINE_OUTPUT_LIMIT_BYTES",
+    )
+    view_limit_bytes: int | None = Field(
+        default=None, description="size of the bounded view of an output sent by reference"
+    )
+
     @property
     def idempotency_key(self) -> str:
         """Stable across retries of this step: run + step (+ item)."""
@@ -55,6 +116,12 @@ class ToolCallRecord(BaseModel):
     ok: bool = True
     duration_ms: float = 0.0
     summary: str = ""
+    error_type: str | None = Field(default=None, description="exception type of a failed call")
+    retryable: bool | None = Field(
+        default=None,
+        description="failed call: could another attempt succeed (I/O, unexpected) or not "
+        "(bad arguments, connector not configured); None when the call succeeded",
+    )
 
 
 class AgentStepResult(BaseModel):
@@ -63,6 +130,11 @@ class AgentStepResult(BaseModel):
     output: Any = None
     output_ref: str | None = Field(
         default=None, description="store key of an output too big to travel inline"
+    )
+    output_view: dict[str, Any] | None = Field(
+        default=None,
+        description="with output_ref: the output's bounded view (`bounded_view`) that "
+        "expressions read",
     )
     summary: str = Field(default="", description="one line for progress views and the Web UI")
     tokens_in: int = 0
@@ -81,3 +153,22 @@ class AgentStepResult(BaseModel):
         default=None, description="agent configuration version used; None = catalog defaults"
     )
     tool_ms: float = Field(default=0.0, description="time spent inside tools")
+    tool_failures: int = Field(
+        default=0,
+        description="failed calls of tools that never succeeded afterwards: work the answer "
+        "was written without (a step that could not get past them fails instead)",
+    )
+    failed_tools: list[str] = Field(default_factory=list, description="those tools, by name")
+    tool_calls_omitted: int = Field(
+        default=0, description="tool calls left out of `tool_calls` (only the first and last "
+        "MAX_TOOL_CALL_RECORDS/2 are listed: the result travels in history)"
+    )
+
+    @model_validator(mode="after")
+    def _bounded_tool_log(self) -> AgentStepResult:
+        extra = len(self.tool_calls) - MAX_TOOL_CALL_RECORDS
+        if extra > 0:
+            half = MAX_TOOL_CALL_RECORDS // 2
+            self.tool_calls = self.tool_calls[:half] + self.tool_calls[-half:]
+            self.tool_calls_omitted += extra
+        return self

@@ -51,9 +51,9 @@ async def run_worker(address: str, home: Path) -> None:
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from activities.agent_runtime import AgentRuntime
+    from activities.agent_step.activity import build_agent_activities
+    from activities.agent_step.runtime import AgentRuntime
     from activities.catalog import CATEGORIES, task_queue_for
-    from activities.run_agent import build_agent_activities
     from store import StoreSettings
     from worker.plugin import BizosPlugin
 
@@ -313,7 +313,7 @@ def main() -> None:
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        import activities.crewai_env  # noqa: F401  (before crewai)
+        import activities.crew.env  # noqa: F401  (before crewai)
 
         asyncio.run(run_worker(args.address, Path(args.home)))
         return

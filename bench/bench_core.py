@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 from temporalio.client import Client
@@ -36,7 +37,9 @@ from starters.devserver import DevServer  # noqa: E402
 from starters.runs import start_options  # noqa: E402
 from worker.binaries import temporal_cli  # noqa: E402
 from worker.plugin import BizosPlugin  # noqa: E402
+from workflows.compiler import CompiledDag  # noqa: E402
 from workflows.models import RunInput  # noqa: E402
+from workflows.plans import build_plan  # noqa: E402
 from workflows.registry import SPEC_DIRS_ENV, load_registry, set_registry  # noqa: E402
 
 CHAIN = """name: bench_chain
@@ -128,6 +131,10 @@ async def connect(address: str) -> Client:
     return await Client.connect(address, plugins=[BizosPlugin()])
 
 
+def planned(dag: CompiledDag, **fields: Any) -> RunInput:
+    return RunInput(plan=build_plan(dag), **fields)
+
+
 async def run_batch(client: Client, wtype: str, n: int, concurrency: int) -> None:
     reg_dag = load_registry().by_name("bench_chain")
     sem = asyncio.Semaphore(concurrency)
@@ -136,7 +143,9 @@ async def run_batch(client: Client, wtype: str, n: int, concurrency: int) -> Non
         async with sem:
             wid = f"bench.{wtype}.{uuid.uuid4().hex[:10]}"
             opts = start_options(reg_dag, RunInput(), wid)
-            await client.execute_workflow(wtype, RunInput(), **opts)
+            # the compiled template carries its plan, as `bizos` starts it
+            ri = planned(reg_dag) if wtype == "BenchChain" else RunInput()
+            await client.execute_workflow(wtype, ri, **opts)
 
     await asyncio.gather(*(one() for _ in range(n)))
 
@@ -144,7 +153,8 @@ async def run_batch(client: Client, wtype: str, n: int, concurrency: int) -> Non
 async def history_len(client: Client, wtype: str) -> int:
     dag = load_registry().by_name("bench_chain")
     wid = f"bench.{wtype}.events.{uuid.uuid4().hex[:8]}"
-    await client.execute_workflow(wtype, RunInput(), **start_options(dag, RunInput(), wid))
+    ri = planned(dag) if wtype == "BenchChain" else RunInput()
+    await client.execute_workflow(wtype, ri, **start_options(dag, RunInput(), wid))
     return len((await client.get_workflow_handle(wid).fetch_history()).events)
 
 
@@ -181,7 +191,7 @@ async def serial_latency(address: str, spec_dir: Path, tmp: Path, reps: int) -> 
             wid = f"bench.lat.{uuid.uuid4().hex[:10]}"
             t = time.perf_counter()
             await client.execute_workflow(
-                dag.workflow_type, RunInput(), **start_options(dag, RunInput(), wid)
+                dag.workflow_type, planned(dag), **start_options(dag, RunInput(), wid)
             )
             return time.perf_counter() - t
 
@@ -236,7 +246,7 @@ async def parked(address: str, spec_dir: Path, tmp: Path, n: int) -> dict[str, f
 
         async def one(i: int) -> None:
             async with sem:
-                ri = RunInput(tenant=f"b{marker}")
+                ri = planned(dag, tenant=f"b{marker}")
                 await client.start_workflow(
                     dag.workflow_type, ri, **start_options(dag, ri, f"bench.park.{marker}.{i}")
                 )

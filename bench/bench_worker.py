@@ -22,13 +22,15 @@ async def main(role: str) -> None:
         worker = build_worker(client, "system")
     else:
         from bench.baseline_workflow import BaselineChain
-        from workflows.runtime import DagWorkflow
+        from worker.local_activities import default_local_activities
+        from workflows.engine.workflow import DagWorkflow
 
         tuning = tuning_for("workflows")
         worker = Worker(
             client,
             task_queue="bizos-workflows",
             workflows=[DagWorkflow, BaselineChain],
+            activities=default_local_activities().all(),
             max_cached_workflows=tuning.max_cached_workflows,
             max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
         )

@@ -6,6 +6,12 @@ behaviour should be guarded) gets a new file, e.g. tests/histories/ContentCreati
 
     .venv/bin/python scripts/record_histories.py            # record what is missing
     .venv/bin/python scripts/record_histories.py limits     # only these templates
+
+Files are named for the behaviour they guard: `<WorkflowType>@<version>.json` (runs from
+before plans were carried), `…~plan.json` (the run carries its plan from its starter),
+`…~bare-plan.json` (started without one, as `temporal workflow start` does: the first task
+records it), and `AgentStep~plan.json` / `AgentStep~bare-plan.json` for the single-agent
+workflow.
 """
 
 from __future__ import annotations
@@ -30,14 +36,64 @@ from workflows.registry import load_registry, set_registry  # noqa: E402
 
 OUT = REPO / "tests" / "histories"
 # Params for test templates whose defaults would wait long.
-PARAMS: dict[str, dict[str, object]] = {"slow": {"sleep_s": 0.5}}
+PARAMS: dict[str, dict[str, object]] = {
+    "slow": {"sleep_s": 0.5},
+    "approval_flow": {"topic": "replay", "channels": ["blog", "newsletter"]},
+    "payloads": {"items": [1, 2, 3]},
+    "child_echo": {"label": "replay"},
+}
 
 
-async def record_one(client, dag, out: Path) -> None:  # type: ignore[no-untyped-def]
+RELEASE = "plan"  # the behaviour recorded now: runs carry their plan
+BARE = {"hello_approval", "parent_child", "approval_flow"}  # also recorded started bare
+
+
+async def record_one(client, dag, out: Path, *, bare: bool = False) -> None:  # type: ignore[no-untyped-def]
     from starters.runs import start_run
+    from workflows.models import WORKFLOWS_TASK_QUEUE
 
     params = PARAMS.get(dag.name, dag.spec.example or {})
-    handle = await start_run(client, dag, RunInput(params=params), key=uuid.uuid4().hex[:8])
+    if bare:
+        handle = await client.start_workflow(
+            dag.workflow_type,
+            RunInput(params=params),
+            id=f"default.{dag.name}.{uuid.uuid4().hex[:8]}",
+            task_queue=WORKFLOWS_TASK_QUEUE,
+        )
+    else:
+        handle = await start_run(client, dag, RunInput(params=params), key=uuid.uuid4().hex[:8])
+    await _decide_until_done(handle)
+    try:
+        await handle.result()
+    except Exception as e:  # a failing template's history is worth replaying too
+        print(f"  ({dag.name} ended with {type(e).__name__})")
+    history = await handle.fetch_history()
+    out.write_text(history.to_json())
+    print(f"recorded {out.relative_to(REPO)}")
+
+
+async def record_agent_step(client, out: Path, *, bare: bool) -> None:  # type: ignore[no-untyped-def]
+    from activities.catalog import default_catalog
+    from workflows.catalog_slice import slice_catalog
+    from workflows.models import WORKFLOWS_TASK_QUEUE
+    from workflows.single_agent import AGENT_WORKFLOW_TYPE, AgentRunInput
+
+    agent = "market_research"
+    run_input = AgentRunInput(agent=agent, mode="marketing_research", inputs={"topic": "replay"})
+    if not bare:
+        run_input.catalog = slice_catalog(default_catalog(), [agent]).agents[agent]
+    handle = await client.start_workflow(
+        AGENT_WORKFLOW_TYPE,
+        run_input,
+        id=f"default.agent.{agent}.{uuid.uuid4().hex[:8]}",
+        task_queue=WORKFLOWS_TASK_QUEUE,
+    )
+    await handle.result()
+    out.write_text((await handle.fetch_history()).to_json())
+    print(f"recorded {out.relative_to(REPO)}")
+
+
+async def _decide_until_done(handle) -> None:  # type: ignore[no-untyped-def]
     while True:
         p = await handle.query("progress", result_type=Progress)
         for s in p.steps:
@@ -53,24 +109,25 @@ async def record_one(client, dag, out: Path) -> None:  # type: ignore[no-untyped
         if p.status != "running":
             break
         await asyncio.sleep(0.1)
-    try:
-        await handle.result()
-    except Exception as e:  # a failing template's history is worth replaying too
-        print(f"  ({dag.name} ended with {type(e).__name__})")
-    history = await handle.fetch_history()
-    out.write_text(history.to_json())
-    print(f"recorded {out.relative_to(REPO)}")
 
 
 async def main(only: list[str]) -> None:
     registry = load_registry(SPEC_DIRS)
     set_registry(registry)
     OUT.mkdir(parents=True, exist_ok=True)
-    todo = [
-        (dag, OUT / f"{dag.workflow_type}@{dag.version}.json") for dag in registry.current.values()
+    todo = []
+    for dag in registry.current.values():
+        todo.append((dag, OUT / f"{dag.workflow_type}@{dag.version}~{RELEASE}.json", False))
+        if dag.name in BARE:
+            todo.append((dag, OUT / f"{dag.workflow_type}@{dag.version}~bare-{RELEASE}.json", True))
+    todo = [(d, p, b) for d, p, b in todo if not p.exists() and (not only or d.name in only)]
+    agent_todo = [
+        (OUT / f"AgentStep~{tag}{RELEASE}.json", tag == "bare-")
+        for tag in ("", "bare-")
+        if not only or "AgentStep" in only
     ]
-    todo = [(d, p) for d, p in todo if not p.exists() and (not only or d.name in only)]
-    if not todo:
+    agent_todo = [(p, b) for p, b in agent_todo if not p.exists()]
+    if not todo and not agent_todo:
         print("every workflow type already has a recorded history")
         return
     env = await WorkflowEnvironment.start_local(
@@ -80,19 +137,15 @@ async def main(only: list[str]) -> None:
     )
     try:
         client = env.client
-        async with build_worker(client, "workflows"), build_worker(client, "system"):
-            for dag, path in todo:
-                if any(
-                    s.kind == "agent" and s.task_queue != "bizos-agents-system"
-                    for s in dag.steps.values()
-                ):
-                    # Needs the agent pools (crewai): record with those running.
-                    from activities.run_agent import build_agent_activities  # noqa: F401
-
-                    async with _agent_pools(client):
-                        await record_one(client, dag, path)
-                else:
-                    await record_one(client, dag, path)
+        async with (
+            build_worker(client, "workflows"),
+            build_worker(client, "system"),
+            _agent_pools(client),  # crewai, for the templates' agents
+        ):
+            for dag, path, bare in todo:
+                await record_one(client, dag, path, bare=bare)
+            for path, bare in agent_todo:
+                await record_agent_step(client, path, bare=bare)
     finally:
         await env.shutdown()
 

@@ -166,6 +166,7 @@ def run_agent_cmd(
     from activities.contract import AgentStepResult
     from starters.output import parse_json_object, run_command
     from worker.connection import connect
+    from workflows.catalog_slice import slice_catalog
     from workflows.models import WORKFLOWS_TASK_QUEUE
     from workflows.single_agent import AGENT_WORKFLOW_TYPE, AgentRunInput
 
@@ -180,6 +181,8 @@ def run_agent_cmd(
         inputs=parse_json_object(inputs, "--input"),
         tenant=tenant,
         budget_usd=budget,
+        # The run carries the agent's pool and defaults; a catalog edit never reaches it.
+        catalog=slice_catalog(cat, [agent]).agents[agent],
     )
 
     async def go() -> tuple[str, AgentStepResult]:

@@ -14,6 +14,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from starters.artifacts_cmd import artifacts_app
 from starters.output import OutputFormat, console, emit, fail, parse_json_object, run_command
 from starters.schedule_cmd import schedule_app
 from starters.specs_cmd import specs_app
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(specs_app, name="specs")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(artifacts_app, name="artifacts")
 try:  # the agent catalog commands (their own module; no crewai import)
     from starters.agents_cmd import agents_app
 
@@ -128,19 +130,21 @@ def start(
 
 @app.command()
 def status(workflow_id: str, output: OutputFormat = OutputOpt) -> None:
-    """A run's steps, costs and decisions, plus pending activities and their attempts."""
+    """A run's steps, costs and decisions, pending activities and their attempts, and the
+    files (blob refs) its steps returned."""
+    from starters.artifacts_cmd import GET_HINT, refs_in_step_outputs
     from starters.follow import progress_table
     from worker.connection import connect
     from workflows.models import Progress
 
-    async def go() -> tuple[Progress, Any]:
+    async def go() -> tuple[Progress, Any, dict[str, list[str]]]:
         client = await connect()
         handle = client.get_workflow_handle(workflow_id)
         desc = await handle.describe()
         progress = await handle.query("progress", result_type=Progress)
-        return progress, desc
+        return progress, desc, await refs_in_step_outputs(client, workflow_id)
 
-    progress, desc = run_command(go)
+    progress, desc, artifacts = run_command(go)
     pending = [
         {
             "activity_id": a.activity_id,
@@ -157,6 +161,7 @@ def status(workflow_id: str, output: OutputFormat = OutputOpt) -> None:
                 "status": desc.status.name if desc.status else None,
                 "progress": progress,
                 "pending_activities": pending,
+                "artifacts": artifacts,
             },
             output,
         )
@@ -170,6 +175,11 @@ def status(workflow_id: str, output: OutputFormat = OutputOpt) -> None:
                 p["activity_id"], str(p["state"]), str(p["attempt"]), p["last_failure"] or ""
             )
         console.print(table)
+    if artifacts:  # one ref a line, never wrapped: made to be copied
+        console.print(f"artifacts ({GET_HINT}):", highlight=False)
+        for step, refs in artifacts.items():
+            for ref in refs:
+                console.print(f"  {step}: {ref}", highlight=False, markup=False)
 
 
 def _decide(

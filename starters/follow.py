@@ -42,6 +42,8 @@ def progress_table(p: Progress) -> Table:
         detail = s.error or (s.prompt if s.status == "waiting" else s.summary) or ""
         if s.items is not None:
             detail = f"{s.items_done}/{s.items} items · {detail}"
+        if s.tool_failures:
+            detail += f" ⚠ {s.tool_failures} tool call(s) failed: {', '.join(s.failed_tools)}"
         if s.decision is not None:
             verdict = s.decision.option or ("approved" if s.decision.approved else "rejected")
             detail = f"{verdict} by {s.decision.by}" + (

@@ -24,6 +24,7 @@ from workflows.models import (
     RunInput,
     RunResult,
 )
+from workflows.plans import build_plan
 
 
 def run_id_for(dag: CompiledDag, tenant: str, key: str | None) -> str:
@@ -61,8 +62,11 @@ async def start_run(
     *,
     key: str | None = None,
 ) -> WorkflowHandle[Any, Any]:
-    """Start a run; with a key that is already running, return the existing run."""
+    """Start a run; with a key that is already running, return the existing run. The run
+    carries its plan (spec text + catalog slice) from this process's files."""
     workflow_id = run_id_for(dag, run_input.tenant, key)
+    if run_input.plan is None:
+        run_input = run_input.model_copy(update={"plan": build_plan(dag)})
     return await client.start_workflow(
         dag.workflow_type,
         run_input,

@@ -11,6 +11,7 @@ from typing import TypeVar
 import typer
 from rich.table import Table
 
+from activities.catalog.durations import parse_duration
 from starters.output import (
     OutputFormat,
     console,
@@ -18,7 +19,7 @@ from starters.output import (
     parse_json_object,
     run_command,
 )
-from workflows.spec import OverlapPolicy, parse_duration
+from workflows.spec import OverlapPolicy
 
 T = TypeVar("T")
 

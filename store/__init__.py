@@ -1,5 +1,6 @@
 """The platform's database: cost ledger, call journal, agent configuration versions, run
-pins and big step outputs. SQLite file by default, PostgreSQL with ``BIZOS_DATABASE_URL``.
+pins, big step outputs and the blob store (``store.blobs``). SQLite file by default,
+PostgreSQL with ``BIZOS_DATABASE_URL``.
 
 One `Store` per process, opened once (it migrates the database to the current revision)
 and closed at shutdown::
@@ -13,8 +14,12 @@ Importing this package is light; SQLAlchemy loads when a store is opened.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from store.blobs import BlobBackend, BlobRef, BlobSource, BlobStat, GcReport
 from store.records import (
     BilledCall,
     CallKey,
@@ -32,8 +37,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BilledCall",
+    "BlobRef",
+    "BlobStat",
     "CallKey",
     "ConfigVersionInfo",
+    "GcReport",
     "JournalHit",
     "LedgerTotals",
     "ReusedCall",
@@ -48,6 +56,7 @@ class Store:
     def __init__(self, engine: AsyncEngine, settings: StoreSettings) -> None:
         self.engine = engine
         self.settings = settings
+        self._blobs: BlobBackend | None = None
 
     @classmethod
     async def open(cls, settings: StoreSettings | None = None, *, migrate: bool = True) -> Store:
@@ -65,6 +74,8 @@ class Store:
         return cls(engine, settings)
 
     async def close(self) -> None:
+        if self._blobs is not None:
+            await self._blobs.aclose()
         await self.engine.dispose()
 
     # ledger and journal
@@ -157,3 +168,54 @@ class Store:
         from store import outputs
 
         return await outputs.get_output(self.engine, ref)
+
+    # blobs: files and big outputs shared by every worker, passed as `blob://` refs
+    @property
+    def blobs(self) -> BlobBackend:
+        """The blob backend the settings choose (``BIZOS_BLOB_BACKEND``), made on first use."""
+        if self._blobs is None:
+            from store.blobs import open_backend
+
+            self._blobs = open_backend(self.engine, self.settings)
+        return self._blobs
+
+    async def put_blob(
+        self,
+        tenant: str,
+        source: BlobSource,
+        filename: str,
+        *,
+        workflow_id: str,
+        run_id: str,
+        content_type: str | None = None,
+        retention: timedelta | None = None,
+    ) -> BlobRef:
+        return await self.blobs.put_stream(
+            tenant,
+            source,
+            filename,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            content_type=content_type,
+            retention=retention,
+        )
+
+    def open_blob(self, ref: BlobRef | str, *, tenant: str | None = None) -> AsyncIterator[bytes]:
+        return self.blobs.open_stream(ref, tenant=tenant)
+
+    async def blob_to_file(
+        self, ref: BlobRef | str, path: Path, *, tenant: str | None = None
+    ) -> BlobStat:
+        return await self.blobs.get_to_file(ref, path, tenant=tenant)
+
+    async def stat_blob(self, ref: BlobRef | str, *, tenant: str | None = None) -> BlobStat:
+        return await self.blobs.stat(ref, tenant=tenant)
+
+    async def gc_blobs(
+        self,
+        now: datetime | None = None,
+        *,
+        retention: timedelta | None = None,
+        dry_run: bool = False,
+    ) -> GcReport:
+        return await self.blobs.gc(now, retention=retention, dry_run=dry_run)

@@ -6,6 +6,12 @@ Read from the environment (and `.env`) once per process:
   default ``.bizos`` under the working directory.
 * ``BIZOS_DATABASE_URL`` — a SQLAlchemy async URL. Unset: SQLite (aiosqlite) at
   ``$BIZOS_HOME/bizos.db``. ``postgresql://…`` URLs are rewritten to the asyncpg driver.
+* ``BIZOS_BLOB_BACKEND`` — where blob content lives: ``db`` (the store's database, default)
+  or ``s3`` (S3-compatible object storage: ``BIZOS_S3_BUCKET`` required, plus
+  ``BIZOS_S3_ENDPOINT_URL``, ``BIZOS_S3_REGION``, ``BIZOS_S3_PREFIX``,
+  ``BIZOS_S3_ADDRESSING_STYLE``; credentials through boto3's own chain, e.g.
+  ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, so no secret sits in these settings).
+* ``BIZOS_BLOB_RETENTION_DAYS`` — how long a run's blob references are kept (default 30).
 
 This module is light (pydantic-settings only) so the CLI and the CrewAI environment module
 can import it without pulling in SQLAlchemy.
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +47,22 @@ class StoreSettings(BaseSettings):
         "unset = the connection's default search_path",
     )
     database_echo: bool = False
+
+    blob_backend: Literal["db", "s3"] = Field(
+        default="db", description="where blob content lives; refs are always in the database"
+    )
+    blob_retention_days: float = Field(
+        default=30, gt=0, description="a run's blob references expire this long after the put"
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint; unset = AWS S3"
+    )
+    s3_bucket: str | None = None
+    s3_prefix: str = Field(default="", description="key prefix, used verbatim (e.g. 'bizos/')")
+    s3_region: str | None = None
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto", description="'path' for most self-hosted S3-compatible servers"
+    )
 
     def url(self) -> str:
         """The async SQLAlchemy URL, with the async driver filled in."""

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 NANOS_PER_USD = 1_000_000_000
@@ -143,3 +151,73 @@ class StepOutput(SQLModel, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False), description="the output as JSON")
     size_bytes: int
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Blob(SQLModel, table=True):
+    """A complete blob, one per (tenant, sha256), whichever backend holds its content.
+
+    The row is written last, in the transaction that records the first reference to it, so
+    a blob is readable exactly when its row exists: a crashed upload leaves no row.
+    ``upload_id`` names the upload whose content it is (chunks in ``blob_chunks``, or the
+    staging object on S3). ``last_used_at`` moves at every put of the same content; garbage
+    collection only takes blobs idle past a grace period, so it never races a put that is
+    re-using the blob right now.
+    """
+
+    __tablename__ = "blobs"
+    __table_args__ = (UniqueConstraint("upload_id", name="uq_blobs_upload_id"),)
+
+    tenant: str = Field(primary_key=True, max_length=64)
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    content_type: str = Field(max_length=255)
+    upload_id: str = Field(max_length=32)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    last_used_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class BlobChunk(SQLModel, table=True):
+    """Content of the database backend, in fixed-size pieces keyed by the upload that wrote
+    them (the digest is only known at the end of the stream). Chunks of an upload no blob
+    row names are staging: a running upload, or a crashed one that GC removes once stale."""
+
+    __tablename__ = "blob_chunks"
+
+    upload_id: str = Field(primary_key=True, max_length=32)
+    seq: int = Field(primary_key=True)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class BlobRefRecord(SQLModel, table=True):
+    """One run's use of a blob under a file name: what keeps the blob alive until
+    ``expires_at``. Unique per (blob, run, file name), so a retried activity that puts the
+    same file again records nothing new."""
+
+    __tablename__ = "blob_refs"
+    __table_args__ = (
+        UniqueConstraint(
+            "tenant", "sha256", "workflow_id", "run_id", "filename", name="uq_blob_refs_use"
+        ),
+        Index("ix_blob_refs_run", "workflow_id", "run_id"),
+        Index("ix_blob_refs_expires_at", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=64)
+    sha256: str = Field(max_length=64)
+    filename: str = Field(max_length=255)
+    workflow_id: str = Field(max_length=256)
+    run_id: str = Field(max_length=64)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    expires_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )

@@ -25,7 +25,13 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 # Namespaces for tests that run worker processes of their own, so that those workers and
 # the in-process ones of other tests never take each other's tasks.
-ISOLATED_NAMESPACES = ("isolated-kill", "isolated-versions", "isolated-agents")
+ISOLATED_NAMESPACES = (
+    "isolated-kill",
+    "isolated-versions",
+    "isolated-agents",
+    "isolated-plans",
+    "isolated-deploy",
+)
 
 
 @pytest.fixture(scope="session")

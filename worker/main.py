@@ -54,19 +54,35 @@ def preload(pools: list[str]) -> None:
 
 
 async def run_pools(pools: list[str], *, metrics_port: int = 0) -> None:
+    """Poll `pools` until SIGINT/SIGTERM. A worker that cannot start, or whose polling stops,
+    logs one line naming its pools and the cause and exits non-zero: a process left running
+    without its pollers would leave runs waiting forever with nothing saying why."""
     configure_logging()
-    preload(pools)
-    runtime = metrics_runtime(metrics_port) if metrics_port else None
-    client = await connect(runtime)
-    if WORKFLOWS_POOL in pools:
-        await check_search_attributes(client)
     agents = None
-    if needs_agent_runtime(pools):
-        from activities.agent_runtime import AgentRuntime
+    stage = "loading the catalog and specs"
+    try:
+        preload(pools)
+        stage = f"serving metrics on 127.0.0.1:{metrics_port}"
+        runtime = metrics_runtime(metrics_port) if metrics_port else None
+        stage = "connecting to Temporal"
+        client = await connect(runtime)
+        if WORKFLOWS_POOL in pools:
+            stage = "checking search attributes"
+            await check_search_attributes(client)
+        if needs_agent_runtime(pools):
+            from activities.agent_step.runtime import AgentRuntime
 
-        agents = AgentRuntime()
-        await agents.start()  # crewai + tools imported and the store migrated before polling
-    workers = [build_worker(client, p, agents) for p in pools]
+            stage = "opening the store and loading the agents"
+            agents = AgentRuntime()
+            await agents.start()  # crewai + tools imported and the store migrated before polling
+        stage = "building the workers"
+        workers = [build_worker(client, p, agents) for p in pools]
+    except Exception as e:
+        log.error("pool(s) %s cannot start: %s failed: %s", ", ".join(pools), stage, _cause(e))
+        if agents is not None:
+            await agents.close()
+        # Already said in one line: exit non-zero without a traceback.
+        raise SystemExit(1) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -77,13 +93,26 @@ async def run_pools(pools: list[str], *, metrics_port: int = 0) -> None:
         ", ".join(task_queue(p) for p in pools),
         f"; metrics on 127.0.0.1:{metrics_port}/metrics" if metrics_port else "",
     )
-    runs = [asyncio.create_task(w.run()) for w in workers]
+    runs = {asyncio.create_task(w.run()): pool for w, pool in zip(workers, pools, strict=True)}
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*runs, stopper], return_when=asyncio.FIRST_COMPLETED)
+    # A poll loop that ended before anyone asked it to stop leaves its pool unserved.
+    ended = [(runs[t], t.exception()) for t in runs if t in done]
     log.info("shutting down: letting running activities finish (graceful timeout)")
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
     if agents is not None:
         await agents.close()
-    for task in done:
-        if task is not stopper and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+    if ended:
+        for pool, exc in ended:
+            log.error(
+                "pool %s stopped polling: %s", pool, _cause(exc) if exc else "its worker ended"
+            )
+        raise SystemExit(1)
+
+
+def _cause(e: BaseException) -> str:
+    """The exception in one line; for a database error, the driver's message (SQLAlchemy's
+    own text adds the SQL statement and a link)."""
+    inner = getattr(e, "orig", None)  # sqlalchemy.exc.DBAPIError wraps the driver's error
+    message = " ".join(str(inner if isinstance(inner, BaseException) else e).split())
+    return f"{type(e).__name__}: {message}" if message else type(e).__name__

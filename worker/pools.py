@@ -19,7 +19,8 @@ from activities.catalog import CATEGORIES, task_queue_for
 from workflows.models import WORKFLOWS_TASK_QUEUE
 
 if TYPE_CHECKING:
-    from activities.agent_runtime import AgentRuntime
+    from activities.agent_step.runtime import AgentRuntime
+    from worker.local_activities import LocalActivities
 
 WORKFLOWS_POOL = "workflows"
 
@@ -90,23 +91,32 @@ def needs_agent_runtime(pools: list[str]) -> bool:
     return any(p not in (WORKFLOWS_POOL, "system") for p in pools)
 
 
-def build_worker(client: Client, pool: str, runtime: AgentRuntime | None = None) -> Worker:
+def build_worker(
+    client: Client,
+    pool: str,
+    runtime: AgentRuntime | None = None,
+    local_activities: LocalActivities | None = None,
+) -> Worker:
     """One pool's worker. Agent pools of a process share one `AgentRuntime` (thread pool,
-    store); the caller starts it before polling and closes it after the workers stop."""
+    store); the caller starts it before polling and closes it after the workers stop. The
+    workflow pool hosts the run's local activities (`local_activities`, default: one
+    per process with the store from the environment)."""
     tuning = tuning_for(pool)
     if pool == WORKFLOWS_POOL:
-        from workflows.runtime import DagWorkflow
+        from worker.local_activities import default_local_activities
+        from workflows.engine.workflow import DagWorkflow
         from workflows.single_agent import SingleAgentWorkflow
 
         return Worker(
             client,
             task_queue=WORKFLOWS_TASK_QUEUE,
             workflows=[DagWorkflow, SingleAgentWorkflow],
+            activities=(local_activities or default_local_activities()).all(),
             max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
             max_cached_workflows=tuning.max_cached_workflows,
             graceful_shutdown_timeout=tuning.graceful_shutdown,
         )
-    from activities.run_agent import build_agent_activities
+    from activities.agent_step.activity import build_agent_activities
 
     return Worker(
         client,

@@ -29,7 +29,14 @@ from pydantic import (
 from temporalio.common import RetryPolicy
 
 from activities.catalog import AgentCatalog, default_catalog, task_queue_for
-from activities.contract import INLINE_OUTPUT_LIMIT_BYTES
+from activities.catalog.safe_yaml import SpecFileError, load_yaml_file
+from activities.contract import (
+    AGGREGATE_INLINE_BYTES,
+    INLINE_OUTPUT_LIMIT_BYTES,
+    MIN_VIEW_BYTES,
+    OUTPUT_VIEW_LIMIT_BYTES,
+)
+from workflows.catalog_slice import slice_catalog
 from workflows.expressions import (
     FOREACH_ROOTS,
     ROOTS,
@@ -39,8 +46,8 @@ from workflows.expressions import (
     compile_cel,
     compile_template,
 )
+from workflows.models import CatalogSlice
 from workflows.spec import DagSpec, ParamSpec, ParamType, StepSpec, workflow_type_for
-from workflows.yaml_loader import SpecFileError, load_yaml_file
 
 # Temporal's hard limits (a run is terminated past them) and warning thresholds.
 HISTORY_EVENTS_LIMIT = 51_200
@@ -54,6 +61,7 @@ EVENTS_PER_CHILD = 6
 EVENTS_PER_DECISION = 12  # update/signal + timer + workflow task + search-attribute upserts
 EVENTS_BASE = 8
 INPUT_BYTES_ESTIMATE = 8 * 1024
+PAYLOAD_BUDGET_BYTES = 3 * 512 * 1024  # of Temporal's 2 MB per payload, with room for the rest
 
 DEFAULT_AGENT_TIMEOUT = timedelta(minutes=10)
 DEFAULT_HEARTBEAT = timedelta(seconds=30)
@@ -100,6 +108,8 @@ class CompiledStep:
     heartbeat: timedelta | None = None
     child_type: str | None = None
     summary: str = ""
+    inline_limit_bytes: int = INLINE_OUTPUT_LIMIT_BYTES  # per call (a foreach item's share)
+    view_limit_bytes: int = OUTPUT_VIEW_LIMIT_BYTES  # the view of an output sent by reference
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,6 +122,7 @@ class CompiledDag:
     outputs: tuple[str, ...]
     size: SizeEstimate
     warnings: tuple[str, ...] = field(default=())
+    text: str = field(default="", repr=False)
 
     @property
     def name(self) -> str:
@@ -379,11 +390,16 @@ def compile_spec(
     raw: Any,
     source: str,
     *,
-    catalog: AgentCatalog | None = None,
+    catalog: AgentCatalog | CatalogSlice | None = None,
     templates: Iterable[str] | None = None,
+    text: str = "",
 ) -> CompiledDag:
-    """Compile one loaded spec. `templates` are the names `workflow:` steps may use."""
-    catalog = catalog if catalog is not None else default_catalog()
+    """Compile one loaded spec against the catalog, or the slice of it a run recorded.
+    `templates` are the names `workflow:` steps may use; `text` is the spec as written (what
+    a run records)."""
+    view = catalog if isinstance(catalog, CatalogSlice) else slice_catalog(
+        catalog if catalog is not None else default_catalog()
+    )
     if not isinstance(raw, dict):
         raise CompileError([f"{source}: a spec must be a mapping of keys (name, version, steps …)"])
     try:
@@ -527,23 +543,27 @@ def compile_spec(
 
         task_queue = None
         cost = 0.0
+        default_timeout: timedelta | None = None
         child_type = None
         if s.kind == "agent":
             assert s.agent is not None and s.mode is not None
-            if s.agent not in catalog:
-                close = difflib.get_close_matches(s.agent, [a.id for a in catalog], n=1)
+            agent = view.agents.get(s.agent)
+            if agent is None:
+                close = difflib.get_close_matches(s.agent, list(view.agents), n=1)
                 hint = f" (did you mean `{close[0]}`?)" if close else ""
                 bad(where, f"unknown agent `{s.agent}`{hint}")
             else:
-                agent = catalog.get(s.agent)
-                if s.mode not in agent.modes:
+                mode = agent.modes.get(s.mode)
+                if mode is None:
                     bad(
                         where,
                         f"agent `{s.agent}` has no mode `{s.mode}` "
                         f"(modes: {', '.join(agent.modes)})",
                     )
                 else:
-                    cost = catalog.cost_estimate(s.agent, s.mode)
+                    cost = mode.cost_estimate_usd
+                    if mode.timeout_s is not None:
+                        default_timeout = timedelta(seconds=mode.timeout_s)
                 task_queue = task_queue_for(agent.category)
         elif s.kind == "workflow":
             assert s.workflow is not None
@@ -572,11 +592,14 @@ def compile_spec(
             task_queue=task_queue,
             cost_estimate_usd=cost,
             retry_policy=_retry_policy(s) if s.kind == "agent" else None,
-            timeout=(s.timeout or DEFAULT_AGENT_TIMEOUT) if s.kind == "agent" else s.timeout,
+            timeout=(s.timeout or default_timeout or DEFAULT_AGENT_TIMEOUT)
+            if s.kind == "agent"
+            else s.timeout,
             deadline=s.deadline,
             heartbeat=(s.heartbeat or DEFAULT_HEARTBEAT) if s.kind == "agent" else None,
             child_type=child_type,
             summary=s.summary or _default_summary(s),
+            **_payload_limits(s),
         )
 
     # outputs
@@ -611,6 +634,17 @@ def compile_spec(
             f"Temporal's limit of {PENDING_ACTIVITIES_LIMIT}: lower `max_parallel`",
         )
 
+    for s in spec.steps:
+        worst = s.max_items * MIN_VIEW_BYTES if s.foreach is not None else 0
+        if worst > PAYLOAD_BUDGET_BYTES:
+            bad(
+                f"step {s.id}",
+                f"{s.max_items} items would carry at least {worst // 1024} KiB of references, "
+                f"past the {PAYLOAD_BUDGET_BYTES // 1024} KiB a payload may safely hold "
+                f"(Temporal refuses 2 MB): lower `max_items` or move the fan-out into a child "
+                f"template",
+            )
+
     _check_schedules(spec, params_model, bad)
 
     if problems:
@@ -619,6 +653,7 @@ def compile_spec(
         spec=spec,
         source=source,
         hash=spec_hash(raw),
+        text=text,
         steps=compiled,
         params_model=params_model,
         outputs=outputs,
@@ -675,21 +710,35 @@ def _default_summary(s: StepSpec) -> str:
     return s.kind
 
 
+def _payload_limits(s: StepSpec) -> dict[str, int]:
+    """What one call of the step may return inline, and the size of the view of an output
+    sent by reference: a `foreach` step's items share one aggregate, so its list stays far
+    below Temporal's 2 MB payload limit however many items it has."""
+    if s.foreach is None:
+        return {"inline_limit_bytes": INLINE_OUTPUT_LIMIT_BYTES}
+    share = AGGREGATE_INLINE_BYTES // s.max_items
+    return {
+        "inline_limit_bytes": max(min(share, INLINE_OUTPUT_LIMIT_BYTES), MIN_VIEW_BYTES),
+        "view_limit_bytes": max(min(share, OUTPUT_VIEW_LIMIT_BYTES), MIN_VIEW_BYTES),
+    }
+
+
 def _estimate_size(spec: DagSpec) -> SizeEstimate:
     events = EVENTS_BASE
     history_bytes = 0
     pending = 0
     for s in spec.steps:
         n = s.max_items if s.foreach is not None else 1
+        inline = _payload_limits(s)["inline_limit_bytes"]
         if s.kind == "agent":
             events += n * EVENTS_PER_ACTIVITY
             if spec.budget_usd is not None:
                 events += EVENTS_PER_DECISION
-            history_bytes += n * (INLINE_OUTPUT_LIMIT_BYTES + INPUT_BYTES_ESTIMATE)
+            history_bytes += n * (inline + INPUT_BYTES_ESTIMATE)
             pending += s.max_parallel or 1
         elif s.kind == "workflow":
             events += n * EVENTS_PER_CHILD
-            history_bytes += n * (INLINE_OUTPUT_LIMIT_BYTES + INPUT_BYTES_ESTIMATE)
+            history_bytes += n * (inline + INPUT_BYTES_ESTIMATE)
         else:
             events += EVENTS_PER_DECISION
     return SizeEstimate(events, history_bytes, pending)
@@ -702,4 +751,6 @@ def compile_file(
         raw = load_yaml_file(path)
     except SpecFileError as e:
         raise CompileError([str(e)]) from None
-    return compile_spec(raw, str(path), catalog=catalog, templates=templates)
+    return compile_spec(
+        raw, str(path), catalog=catalog, templates=templates, text=path.read_text("utf-8")
+    )

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from activities.contract import COMMENT_LIMIT
 
 WORKFLOWS_TASK_QUEUE = "bizos-workflows"
 SPEC_MEMO_KEY = "bizos_spec"
+
+BY_LIMIT = 200
+
+
+def _cut(limit: int) -> Any:
+    """Signals cannot be refused like updates: a value past its limit is cut, and says so."""
+
+    def cut(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            return value[: limit - 14] + " …(truncated)"
+        return value
+
+    return BeforeValidator(cut)
+
+
+Bounded200 = Annotated[str, _cut(BY_LIMIT)]
+BoundedComment = Annotated[str, _cut(COMMENT_LIMIT)]
 
 StepStatus = Literal["pending", "running", "waiting", "succeeded", "rejected", "failed", "skipped"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "rejected", "failed", "skipped"})
@@ -22,6 +41,50 @@ class RunInput(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     tenant: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     budget_usd: float | None = Field(default=None, gt=0, description="overrides the spec's cap")
+    plan: RunPlan | None = Field(
+        default=None,
+        description="the run's plan, recorded at start (bizos and parents set it; without it "
+        "the run's first task resolves it from the worker's specs and catalog)",
+    )
+    config_versions: dict[str, int] | None = Field(
+        default=None,
+        description="agent configuration versions pinned for this run (0 = catalog defaults); "
+        "None = pinned by the run's first task",
+    )
+    output_limit_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="largest outputs JSON the result carries inline; larger go by reference "
+        "(parents set their step's share). None = AGGREGATE_INLINE_BYTES",
+    )
+
+
+class RunStartRequest(BaseModel):
+    """Local activity `resolve_run_start`: what a run needs resolved at its first task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow_type: str
+    workflow_id: str
+    run_id: str
+    tenant: str
+    plan: RunPlan | None = Field(default=None, description="None = resolve it")
+    pin_configs: bool = True
+
+
+class StoreOutputsRequest(BaseModel):
+    """Local activity `store_run_outputs`: outputs too big for the run's result."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow_id: str
+    run_id: str
+    outputs: dict[str, Any]
+
+
+class RunStart(BaseModel):
+    plan: RunPlan | None = Field(default=None, description="None when the request carried it")
+    config_versions: dict[str, int] = Field(default_factory=dict)
 
 
 class Decision(BaseModel):
@@ -29,11 +92,13 @@ class Decision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    step: str
+    step: str = Field(max_length=64)
     decision: Literal["approve", "reject", "choose"]
-    option: str | None = None
-    by: str = "unknown"
-    comment: str = ""
+    option: str | None = Field(default=None, max_length=64)
+    by: str = Field(default="unknown", max_length=BY_LIMIT)
+    comment: str = Field(
+        default="", max_length=COMMENT_LIMIT, description="refused past the limit (an update)"
+    )
 
 
 class ApprovalSignal(BaseModel):
@@ -42,8 +107,8 @@ class ApprovalSignal(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     step: str
-    by: str = "unknown"
-    comment: str = ""
+    by: Bounded200 = "unknown"
+    comment: BoundedComment = ""
 
 
 class ChoiceSignal(BaseModel):
@@ -53,8 +118,8 @@ class ChoiceSignal(BaseModel):
 
     step: str
     option: str
-    by: str = "unknown"
-    comment: str = ""
+    by: Bounded200 = "unknown"
+    comment: BoundedComment = ""
 
 
 class DecisionReceipt(BaseModel):
@@ -89,6 +154,10 @@ class StepProgress(BaseModel):
     items_done: int = 0
     decision: DecisionRecord | None = None
     error: str | None = None
+    tool_failures: int = Field(
+        default=0, description="tool calls that failed and the agent answered without"
+    )
+    failed_tools: list[str] = Field(default_factory=list)
     started_at: datetime | None = None
     ended_at: datetime | None = None
 
@@ -119,3 +188,69 @@ class RunResult(BaseModel):
     approvals: dict[str, DecisionRecord] = Field(default_factory=dict)
     choices: dict[str, DecisionRecord] = Field(default_factory=dict)
     errors: dict[str, str] = Field(default_factory=dict)
+    outputs_ref: str | None = Field(
+        default=None,
+        description="outputs too big for this payload are stored; `outputs` is then their "
+        "bounded view (`$ref` names them)",
+    )
+
+
+# ---------------------------------------------------------------- what a run carries
+
+
+class ModeSlice(BaseModel):
+    """What a run uses of one agent mode from the catalog."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cost_estimate_usd: float = 0.0
+    timeout_s: float | None = Field(
+        default=None, description="the catalog's default attempt timeout; None = platform's"
+    )
+
+
+class AgentSlice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: str = Field(description="worker pool: task queue bizos-agents-<category>")
+    modes: dict[str, ModeSlice]
+
+
+class CatalogSlice(BaseModel):
+    """The part of the agent catalog a template decides on (pool, price estimate, default
+    timeout per agent and mode). Recorded in the run so catalog edits never reach it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agents: dict[str, AgentSlice] = Field(default_factory=dict)
+
+
+class RunPlan(BaseModel):
+    """Everything a run decides on, recorded in its history when it starts: the spec text
+    as written, the catalog slice it uses, and the plans of the templates it runs as
+    children. Workers compile each distinct plan once (by `hash`); replay never reads spec
+    or catalog files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: int
+    spec_hash: str
+    source: str = Field(description="the file the spec came from (for messages)")
+    spec: str = Field(description="the spec's YAML text")
+    catalog: CatalogSlice
+    children: dict[str, RunPlan] = Field(default_factory=dict)
+    hash: str = Field(default="", description="sha256 of everything above")
+
+    def agents(self) -> set[str]:
+        """Agents this run and its children may call."""
+        found = set(self.catalog.agents)
+        for child in self.children.values():
+            found |= child.agents()
+        return found
+
+
+RunInput.model_rebuild()
+
+RunStartRequest.model_rebuild()
+RunStart.model_rebuild()

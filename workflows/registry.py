@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from activities.catalog import AgentCatalog, default_catalog
+from activities.catalog.safe_yaml import SpecFileError, load_yaml_file
+from workflows.catalog_slice import slice_catalog
 from workflows.compiler import CompiledDag, CompileError, compile_spec
-from workflows.yaml_loader import SpecFileError, load_yaml_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC_DIR = REPO_ROOT / "dag_specs"
@@ -65,6 +66,7 @@ def load_registry(
     dirs = list(dirs) if dirs is not None else spec_dirs()
     catalog = catalog if catalog is not None else default_catalog()
     problems: list[str] = []
+    view = slice_catalog(catalog)  # sliced once: every spec compiles against the same view
     raws: list[tuple[Path, object]] = []
     frozen_raws: list[tuple[Path, object]] = []
     for d in dirs:
@@ -91,7 +93,9 @@ def load_registry(
     warnings: list[str] = []
     for path, raw in raws:
         try:
-            dag = compile_spec(raw, str(path), catalog=catalog, templates=names)
+            dag = compile_spec(
+                raw, str(path), catalog=view, templates=names, text=_text(path)
+            )
         except CompileError as e:
             problems.extend(e.problems)
             continue
@@ -103,7 +107,9 @@ def load_registry(
         warnings.extend(dag.warnings)
     for path, raw in frozen_raws:
         try:
-            dag = compile_spec(raw, str(path), catalog=catalog, templates=names)
+            dag = compile_spec(
+                raw, str(path), catalog=view, templates=names, text=_text(path)
+            )
         except CompileError as e:
             problems.extend(e.problems)
             continue
@@ -124,6 +130,11 @@ def load_registry(
     if problems:
         raise CompileError(problems)
     return SpecRegistry(current, versions, tuple(warnings))
+
+
+def _text(path: Path) -> str:
+    """The spec as written (already loaded once, so readable): what a run records."""
+    return path.read_text(encoding="utf-8")
 
 
 def _child_cycles(dags: Iterable[CompiledDag]) -> list[str]:

@@ -22,7 +22,7 @@ every provider: one loop shape, plain-text answers that journal and replay exact
 
 from __future__ import annotations
 
-import activities.crewai_env  # noqa: F401  (must precede the first crewai import)
+import activities.crew.env  # noqa: F401  (must precede the first crewai import)
 
 # isort: split
 
@@ -32,10 +32,10 @@ import math
 import time
 from typing import Any
 
-from crewai.llms.base_llm import BaseLLM, call_stop_override
-from crewai.llms.retry import _active_llm_rate_limit_retry
+from crewai.llms.base_llm import BaseLLM
 from pydantic import BaseModel, PrivateAttr
 
+from activities.crew.patches import call_stop_override, owns_retries, without_crewai_retry
 from activities.providers.errors import (
     ProviderFailure,
     ProviderFatalError,
@@ -87,15 +87,11 @@ class _Link:
         self, messages: list[dict[str, Any]], stop: list[str], **kw: Any
     ) -> tuple[Any, int, int]:
         before = self.llm.get_token_usage_summary()
-        # CrewAI wraps every provider call in its own rate-limit retry (3 tries, sleeping);
-        # this context flag is how it marks "a retry owner is already active". The chain
-        # fails over instead and Temporal owns attempt retries, so the flag is set here.
-        token = _active_llm_rate_limit_retry.set(True)
-        try:
-            with call_stop_override(self.llm, stop):
-                result = self.llm.call(messages, **kw)  # type: ignore[arg-type]
-        finally:
-            _active_llm_rate_limit_retry.reset(token)
+        # CrewAI wraps every provider call in its own rate-limit retry (3 tries, sleeping).
+        # The chain fails over instead and Temporal owns attempt retries, so CrewAI is told
+        # a retry owner is already active.
+        with without_crewai_retry(), call_stop_override(self.llm, stop):
+            result = self.llm.call(messages, **kw)  # type: ignore[arg-type]
         after = self.llm.get_token_usage_summary()
         tokens_in = after.prompt_tokens - before.prompt_tokens
         tokens_out = after.completion_tokens - before.completion_tokens
@@ -144,6 +140,9 @@ class ChainLLM(BaseLLM):
         # (OpenAI's count endpoint) would double the requests.
         return estimate_tokens("".join(str(m["content"]) for m in normalize_messages(messages)))
 
+    # CrewAI wraps subclasses' `call` in its rate-limit retry unless marked: the chain is
+    # the retry owner within an attempt, so it must not be retried around.
+    @owns_retries
     def call(
         self,
         messages: Any,
@@ -214,7 +213,3 @@ class ChainLLM(BaseLLM):
             ctx.usage.add(link.ref.provider, link.ref.model, tokens_in, tokens_out, nanos)
             return result
         raise ProvidersExhausted(failures)
-
-    # CrewAI wraps subclasses' `call` in its rate-limit retry unless marked: the chain is
-    # the retry owner within an attempt, so it must not be retried around.
-    call._crewai_rate_limit_wrapped = True  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ and Temporal retries the attempt.
 
 from __future__ import annotations
 
-import activities.crewai_env  # noqa: F401  (must precede the first crewai import)
+import activities.crew.env  # noqa: F401  (must precede the first crewai import)
 
 # isort: split
 

@@ -17,7 +17,7 @@ not written for it (nothing was billed, and the policy replays identically on re
 
 from __future__ import annotations
 
-import activities.crewai_env  # noqa: F401  (must precede the first crewai import)
+import activities.crew.env  # noqa: F401  (must precede the first crewai import)
 
 # isort: split
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from activities.agent_config import AgentConfig
 from activities.catalog import AgentSpec
+from activities.catalog.agent_config import AgentConfig
 from activities.providers.refs import ProviderRef, parse_chain
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-import activities.crewai_env  # noqa: F401  (before anything imports crewai)
+import activities.crew.env  # noqa: F401  (before anything imports crewai)
 from activities.catalog import default_catalog
 from store import StoreSettings
 from store.testing import temporary_pg_schema

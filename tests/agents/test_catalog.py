@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from activities.catalog import CONNECTORS, CatalogError, default_catalog, load_catalog
-from activities.output_models import OUTPUT_MODELS
+from activities.catalog.output_models import OUTPUT_MODELS
 
 # DESIGN §5: category = pool, and the modes it names (others are ours, four per agent).
 DESIGN = {
@@ -138,6 +139,18 @@ def test_the_built_in_noop_agent_needs_no_persona() -> None:
     assert default_catalog().cost_estimate("noop", "priced") == 0.5
 
 
+def test_default_timeout_comes_from_the_mode_else_the_agent(tmp_path: Path) -> None:
+    text = GOOD_AGENT.replace("modes:\n", "timeout: 10m\nmodes:\n").replace(
+        "two: {", "two: {timeout: 1h30m, "
+    )
+    (tmp_path / "sample.yaml").write_text(text)
+    catalog = load_catalog(tmp_path)
+    assert catalog.default_timeout("sample", "one") == timedelta(minutes=10)
+    assert catalog.default_timeout("sample", "two") == timedelta(hours=1, minutes=30)
+    (tmp_path / "sample.yaml").write_text(GOOD_AGENT)
+    assert load_catalog(tmp_path).default_timeout("sample", "one") is None
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -160,6 +173,7 @@ def test_the_built_in_noop_agent_needs_no_persona() -> None:
         ),
         (("output: plan", "output: essay"), ["mode two", "output"]),
         (("[openai:gpt-4o-mini]", "[openai]"), ["providers"]),
+        (("two: {", "two: {timeout: soon, "), ["mode two", "timeout", "not a duration"]),
     ],
 )
 def test_invalid_agent_files_are_refused_naming_file_agent_and_mode(
@@ -181,7 +195,7 @@ def test_invalid_agent_files_are_refused_naming_file_agent_and_mode(
 
 def test_catalog_and_cli_stay_light() -> None:
     code = (
-        "import sys, activities.catalog, starters.agents_cmd, activities.output_models;"
+        "import sys, activities.catalog, starters.agents_cmd, activities.catalog.output_models;"
         "heavy = [m for m in ('crewai', 'sqlalchemy', 'openai', 'pandas') if m in sys.modules];"
         "print(heavy)"
     )

@@ -20,11 +20,11 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.worker import Worker
 
-from activities.agent_runtime import AgentRuntime
+from activities.agent_step.activity import build_agent_activities
+from activities.agent_step.runtime import AgentRuntime
 from activities.catalog import AgentCatalog, load_catalog
+from activities.catalog.output_models import ReportOutput
 from activities.contract import AgentStepInput
-from activities.output_models import ReportOutput
-from activities.run_agent import build_agent_activities
 from activities.tools.registry import TOOLS, ToolInput, ToolOutput, tool
 from store import Store, StoreSettings
 from tests.agents.openai_double import (

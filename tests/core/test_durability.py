@@ -3,10 +3,6 @@ that started on spec v1 finishing on v1 after workers with v2 take over."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,46 +11,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import namespace_client, server_address
+from tests.conftest import namespace_client
 from tests.core.conftest import SPEC_DIRS
 from tests.support import ET, events, eventually, of_type, progress, start, wait_until_waiting
+from tests.worker_process import WorkerProcess
 from workflows.models import ApprovalSignal, RunResult
 from workflows.registry import load_registry
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-class WorkerProcess:
-    """`bizos worker` in its own process, as deployed."""
-
-    def __init__(self, env: WorkflowEnvironment, namespace: str, spec_dirs: list[Path], log: Path):
-        self.log = log
-        environ = dict(
-            os.environ,
-            TEMPORAL_ADDRESS=server_address(env),
-            TEMPORAL_NAMESPACE=namespace,
-            BIZOS_SPEC_DIRS=os.pathsep.join(str(d) for d in spec_dirs),
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "starters.cli", "worker", "--pool", "workflows,system"],
-            env=environ,
-            cwd=REPO,
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from activities.catalog.safe_yaml import MAX_SPEC_BYTES
 from workflows.compiler import CompileError, compile_spec
 from workflows.registry import load_registry
-from workflows.yaml_loader import MAX_SPEC_BYTES
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -43,8 +43,8 @@ async def test_migrations_bring_a_database_to_head_once(settings: StoreSettings)
     first = await Store.open(settings)
     second = await Store.open(settings)  # re-running the migration is a no-op
     try:
-        assert await current_revision(first.engine) == "0001_baseline"
-        assert await current_revision(second.engine) == "0001_baseline"
+        assert await current_revision(first.engine) == "0002_blobs"
+        assert await current_revision(second.engine) == "0002_blobs"
     finally:
         await first.close()
         await second.close()

@@ -1,0 +1,42 @@
+"""The `run_agent` activity: every agent pool registers it on its own task queue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from temporalio import activity
+
+from activities.agent_step.noop import run_noop
+from activities.agent_step.runtime import AgentRuntime, default_runtime
+from activities.contract import RUN_AGENT, AgentStepInput, AgentStepResult
+
+
+class AgentActivities:
+    """`run_agent` bound to a worker's `AgentRuntime` (thread pool, store, catalog)."""
+
+    def __init__(self, runtime: AgentRuntime):
+        self.runtime = runtime
+
+    @activity.defn(name=RUN_AGENT)
+    async def run_agent(self, inp: AgentStepInput) -> AgentStepResult:
+        if inp.agent == "noop":
+            return await run_noop(inp, self.runtime.store)
+        return await self.runtime.run_step(inp)
+
+
+@activity.defn(name=RUN_AGENT)
+async def run_agent(inp: AgentStepInput) -> AgentStepResult:
+    """Unbound variant on the process-wide default runtime (prefer `build_agent_activities`)."""
+    if inp.agent == "noop":
+        return await run_noop(inp, default_runtime().store)
+    return await default_runtime().run_step(inp)
+
+
+def build_agent_activities(runtime: AgentRuntime | None = None) -> list[Callable[..., Any]]:
+    """The activities every `bizos-agents-<category>` worker registers.
+
+    Pass the worker's `AgentRuntime` (and `await runtime.close()` at shutdown); without one
+    the process-wide default runtime is used.
+    """
+    return [AgentActivities(runtime or default_runtime()).run_agent]

@@ -1,0 +1,19 @@
+"""Where one agent step's records and files go: its key (step, plus the `foreach` item) and
+the root of its attempts' scratch directories. Light: the runtime, the step and tests use it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from activities.contract import AgentStepInput
+from store.settings import bizos_home
+
+
+def step_key(inp: AgentStepInput) -> str:
+    return inp.step_id if inp.item_index is None else f"{inp.step_id}#{inp.item_index}"
+
+
+def scratch_root(home: Path | None = None) -> Path:
+    """``$BIZOS_HOME/scratch/``: where step attempts make their private scratch directories
+    (`activities.agent_step.files`); nothing there outlives its attempt."""
+    return (home or bizos_home()) / "scratch"

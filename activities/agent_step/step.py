@@ -1,0 +1,266 @@
+"""One agent step: catalog entry + mode + pinned configuration version → a real CrewAI crew
+on the provider chain (or the offline policy) → a validated `AgentStepResult`.
+
+The crew runs in the host's bounded thread pool (the caller heartbeats meanwhile, see
+`activities.agent_step.heartbeat`); when the activity is cancelled, the step's cancel flag is
+raised so the agent loop stops at its next model or tool call. An answer written without tools that
+failed fails the step, or reports them (`tool_failures`). Each attempt's tools work in a private
+scratch directory; files travel in and out as ``blob://`` refs (`activities.agent_step.files`).
+Outputs bigger than the step's inline limit go to the store and travel as ``output_ref``
+with a bounded view (activities.agent_step.outputs).
+"""
+
+from __future__ import annotations
+
+import activities.crew.env  # noqa: F401  (must precede the first crewai import)
+
+# isort: split
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from crewai.crews.crew_output import CrewOutput
+from temporalio import activity
+
+from activities.agent_step.answer import parse_output
+from activities.agent_step.errors import (
+    AgentInputInvalid,
+    break_cause_cycles,
+    to_application_error,
+)
+from activities.agent_step.files import StepFiles
+from activities.agent_step.journal import StoreCallJournal
+from activities.agent_step.keys import scratch_root, step_key
+from activities.agent_step.outputs import deliver, resolve_inputs
+from activities.agent_step.tool_failures import ToolFailures, check_tool_failures
+from activities.catalog.agent_config import AgentConfig
+from activities.catalog.catalog import AgentCatalog, AgentSpec
+from activities.contract import AgentStepInput, AgentStepResult
+from activities.crew.builder import build_crew
+from activities.crew.toolbox import StepToolbox
+from activities.providers.chain import ChainLLM
+from activities.providers.offline import OFFLINE_MODEL, OFFLINE_PROVIDER, OfflineLLM
+from activities.providers.prices import NANOS_PER_USD
+from activities.providers.resolve import ResolvedChain, resolve_chain
+from activities.providers.step_context import StepContext
+
+if TYPE_CHECKING:
+    from crewai.llms.base_llm import BaseLLM
+
+    from activities.contract import ToolCallRecord
+    from store import Store
+
+
+class StepHost(Protocol):
+    """What a step needs from the process it runs in (`AgentRuntime` is one): the step never
+    imports the runtime, the runtime hands itself in."""
+
+    cancelled_steps: int
+
+    @property
+    def catalog(self) -> AgentCatalog: ...
+
+    @property
+    def pool(self) -> Executor: ...
+
+    @property
+    def home(self) -> Path | None: ...
+
+    async def store(self) -> Store: ...
+
+    async def pinned_version(self, workflow_id: str, run_id: str, agent_id: str) -> int: ...
+
+    def crew_started(self) -> None: ...
+
+    def crew_finished(self) -> None: ...
+
+
+def _check_inputs(agent: AgentSpec, mode: str, inputs: dict[str, Any]) -> None:
+    if mode not in agent.modes:
+        raise AgentInputInvalid(
+            f"agent {agent.id!r} has no mode {mode!r}; its modes: {', '.join(agent.modes)}"
+        )
+    tone = inputs.get("tone")
+    if agent.tones and tone is not None and tone not in agent.tones:
+        raise AgentInputInvalid(
+            f"tone {tone!r} is not one of {agent.id}'s tones: {', '.join(agent.tones)}"
+        )
+
+
+def _temperature(agent: AgentSpec, mode: str, config: AgentConfig | None) -> float:
+    if config is not None:
+        for value in (config.mode(mode).temperature, config.temperature):
+            if value is not None:
+                return value
+    mode_t = agent.modes[mode].temperature
+    return mode_t if mode_t is not None else agent.temperature
+
+
+def _run_crew(
+    agent: AgentSpec,
+    mode: str,
+    inputs: dict[str, Any],
+    config: AgentConfig | None,
+    chain: ResolvedChain,
+    ctx: StepContext,
+    open_files: Callable[[], StepFiles],
+) -> tuple[str, list[ToolCallRecord]]:
+    """In a pool thread: build the crew, run CrewAI's loop, return the final answer text.
+    The attempt's scratch directory lives exactly as long as the crew (even when the
+    activity is cancelled and the crew runs on to its next call)."""
+    spec = agent.modes[mode]
+    family = spec.output or "report"
+    llm: BaseLLM
+    if chain.offline:
+        llm = OfflineLLM.build(
+            plan=[(step.tool, step.args) for step in spec.offline_plan],
+            inputs=inputs,
+            family=family,
+            agent_name=agent.name or agent.id,
+            mode=mode,
+            mode_description=spec.description,
+            ctx=ctx,
+        )
+    else:
+        llm = ChainLLM.build(chain.links, ctx, temperature=_temperature(agent, mode, config))
+    with open_files() as files:
+        toolbox = StepToolbox(files, ctx)
+        tools = toolbox.crew_tools(agent.mode_tools(mode))
+        crew = build_crew(agent, mode, inputs, llm=llm, tools=tools, config=config)
+        result = crew.kickoff()
+    if not isinstance(result, CrewOutput):  # streaming output: never requested here
+        raise TypeError(f"unexpected CrewAI result {type(result).__name__}")
+    return str(result.raw), toolbox.records
+
+
+def _counted_run_crew(host: StepHost, *args: Any) -> tuple[str, list[ToolCallRecord]]:
+    host.crew_started()
+    try:
+        return _run_crew(*args)
+    finally:
+        host.crew_finished()
+
+
+async def run_crew_step(
+    inp: AgentStepInput, host: StepHost, progress: dict[str, Any] | None = None
+) -> AgentStepResult:
+    """Run the step on ``host``'s pool and store; ``progress`` is what the caller's
+    heartbeats report (updated here)."""
+    progress = progress if progress is not None else {}
+    started = time.perf_counter()
+    attempt = activity.info().attempt
+    where = f"agent {inp.agent}, mode {inp.mode}, step {step_key(inp)}"
+    ctx = StepContext()
+    try:
+        try:
+            agent = host.catalog.get(inp.agent)
+        except KeyError as e:
+            raise AgentInputInvalid(str(e).strip("'\"")) from None
+        _check_inputs(agent, inp.mode, inp.inputs)
+        store = await host.store()
+        inputs = await resolve_inputs(inp.inputs, host.store)
+        version = inp.config_version
+        if version is None:
+            version = await host.pinned_version(inp.workflow_id, inp.run_id, agent.id)
+        config = None
+        if version:
+            stored = await store.config_version(agent.id, version)
+            config = AgentConfig.model_validate(stored.body)
+        chain = resolve_chain(agent, inp.mode, config)
+        if not chain.offline:
+            ctx.journal = StoreCallJournal(
+                store,
+                asyncio.get_running_loop(),
+                tenant=inp.tenant,
+                workflow_id=inp.workflow_id,
+                run_id=inp.run_id,
+                step_key=step_key(inp),
+                attempt=attempt,
+                agent=agent.id,
+                mode=inp.mode,
+            )
+            if inp.budget_usd is not None:
+                prior = await store.ledger_totals(inp.workflow_id, inp.run_id, step_key(inp))
+                ctx.budget_nanos = round(inp.budget_usd * NANOS_PER_USD)
+                ctx.prior_nanos = prior.usd_nanos
+        job = asyncio.get_running_loop().run_in_executor(
+            host.pool,
+            _counted_run_crew,
+            host,
+            agent,
+            inp.mode,
+            inputs,
+            config,
+            chain,
+            ctx,
+            functools.partial(
+                StepFiles.open,
+                store,
+                asyncio.get_running_loop(),
+                tenant=inp.tenant,
+                workflow_id=inp.workflow_id,
+                run_id=inp.run_id,
+                root=scratch_root(host.home),
+                cancel=ctx.cancel,
+            ),
+        )
+        progress["phase"] = "agent loop"
+        try:
+            raw, tool_calls = await job
+        except asyncio.CancelledError:
+            ctx.cancel.set()  # the crew stops at its next model or tool call
+            job.add_done_callback(_forget)  # its StepCancelled is expected, not news
+            host.cancelled_steps += 1
+            raise
+        # Before the answer is read: when it was written without work that failed, that
+        # failure is the news, whatever the answer looks like.
+        failures = check_tool_failures(tool_calls, offline=chain.offline)
+        family = agent.modes[inp.mode].output or "report"
+        output = parse_output(raw, family).model_dump(mode="json")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        raise to_application_error(exc, where) from break_cause_cycles(exc)
+
+    result = AgentStepResult(
+        summary=_summary(inp, output, chain, failures),
+        attempt=attempt,
+        tool_calls=tool_calls,
+        tool_failures=failures.failed_calls,
+        failed_tools=failures.tools,
+        calls=ctx.usage.billed_calls + ctx.usage.reused_calls,
+        reused_calls=ctx.usage.reused_calls,
+        config_version=version or None,
+        tool_ms=round(ctx.tool_ms, 3),
+    )
+    if chain.offline:
+        result.provider, result.model = OFFLINE_PROVIDER, OFFLINE_MODEL
+        result.tokens_in, result.tokens_out = ctx.usage.tokens_in, ctx.usage.tokens_out
+    else:
+        # What the step cost across all its attempts (a retry reuses paid calls, and the
+        # workflow's budget only ever sees this result).
+        totals = await store.ledger_totals(inp.workflow_id, inp.run_id, step_key(inp))
+        result.provider, result.model = ctx.usage.provider, ctx.usage.model
+        result.tokens_in, result.tokens_out = totals.tokens_in, totals.tokens_out
+        result.cost_usd = totals.usd
+    await deliver(result, output, inp, host.store)
+    result.duration_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+def _forget(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _summary(
+    inp: AgentStepInput, output: dict[str, Any], chain: ResolvedChain, failures: ToolFailures
+) -> str:
+    via = "offline policy" if chain.offline else "providers"
+    text = str(output.get("summary", ""))[:180]
+    return f"{inp.agent}/{inp.mode} ({via}): {text}{failures.note()}"

@@ -1,0 +1,46 @@
+"""The body of an agent configuration version (stored in the store, pinned per run).
+
+A version overrides catalog defaults without editing YAML: the provider chain, temperature,
+persona, extra instructions, per mode. Everything is optional; an empty body means "catalog
+defaults". Light module (pydantic only).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from activities.catalog.catalog import AgentSpec
+from activities.providers.refs import ProviderRef
+
+
+class ModeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providers: list[ProviderRef] | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    instructions: str | None = Field(default=None, description="appended to the mode's task")
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providers: list[ProviderRef] | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    role: str | None = None
+    goal: str | None = None
+    backstory: str | None = None
+    instructions: str | None = Field(default=None, description="appended to every task")
+    max_iter: int | None = Field(default=None, ge=1, le=50)
+    modes: dict[str, ModeConfig] = Field(default_factory=dict)
+
+    def check_against(self, agent: AgentSpec) -> None:
+        """Refuse overrides for modes the agent does not have (a typo would be ignored)."""
+        unknown = sorted(set(self.modes) - set(agent.modes))
+        if unknown:
+            raise ValueError(
+                f"configuration for agent {agent.id} names unknown modes {unknown}; "
+                f"its modes: {', '.join(agent.modes)}"
+            )
+
+    def mode(self, name: str) -> ModeConfig:
+        return self.modes.get(name) or ModeConfig()

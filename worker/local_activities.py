@@ -1,0 +1,131 @@
+"""The local activities the workflow pool hosts. Their results are recorded in history, so
+replays and other workers never read files or the database for them:
+
+* `resolve_run_start` / `resolve_agent_start`, once per run at its first task: the run's plan
+  from this worker's specs and catalog (for runs started without one, e.g. by `temporal
+  workflow start` or a schedule), and the agent configuration versions the run pins;
+* `store_run_outputs`: a run's outputs too big for its result payload, into the store (a
+  local activity: its big input never enters history, only the reference it returns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.catalog import default_catalog
+from store import Store, StoreSettings
+from workflows.catalog_slice import slice_catalog
+from workflows.engine.run_start import RESOLVE_RUN_START, STORE_RUN_OUTPUTS, configurable_agents
+from workflows.models import RunStart, RunStartRequest, StoreOutputsRequest
+from workflows.plans import build_plan
+from workflows.registry import default_registry
+from workflows.single_agent import (
+    RESOLVE_AGENT_START,
+    AgentStart,
+    AgentStartRequest,
+)
+
+
+class LocalActivities:
+    """Holds the store the pins are written to (opened on the first run that needs it: runs
+    of `system`-only templates never open it)."""
+
+    def __init__(self, settings: StoreSettings | None = None, store: Store | None = None):
+        self._settings = settings
+        self._store = store
+        self._owns_store = store is None
+        self._lock = asyncio.Lock()
+
+    async def store(self) -> Store:
+        async with self._lock:
+            if self._store is None:
+                self._store = await Store.open(self._settings)
+        return self._store
+
+    def all(self) -> list[Callable[..., Any]]:
+        """What the workflow pool registers."""
+        return [self.resolve_run_start, self.resolve_agent_start, self.store_run_outputs]
+
+    @activity.defn(name=RESOLVE_RUN_START)
+    async def resolve_run_start(self, req: RunStartRequest) -> RunStart:
+        plan = req.plan
+        started = RunStart()
+        if plan is None:
+            registry = default_registry()
+            dag = registry.current.get(req.workflow_type)
+            if dag is None:
+                raise ApplicationError(
+                    f"unknown workflow type `{req.workflow_type}`: this worker runs "
+                    f"{', '.join(sorted(registry.current))}",
+                    type="UnknownTemplate",
+                    non_retryable=True,
+                )
+            plan = started.plan = build_plan(dag, registry)
+        if req.pin_configs:
+            agents = configurable_agents(plan)
+            if agents:
+                store = await self.store()
+                for agent in agents:
+                    started.config_versions[agent] = await store.pin_config_for_run(
+                        req.workflow_id, req.run_id, agent
+                    )
+        return started
+
+    @activity.defn(name=RESOLVE_AGENT_START)
+    async def resolve_agent_start(self, req: AgentStartRequest) -> AgentStart:
+        started = AgentStart()
+        catalog = default_catalog()
+        if req.agent not in catalog:
+            raise ApplicationError(
+                f"unknown agent `{req.agent}`; known: {', '.join(a.id for a in catalog)}",
+                type="UnknownAgent",
+                non_retryable=True,
+            )
+        agent = slice_catalog(catalog, [req.agent]).agents[req.agent]
+        if req.mode not in agent.modes:
+            raise ApplicationError(
+                f"agent `{req.agent}` has no mode `{req.mode}` (modes: {', '.join(agent.modes)})",
+                type="UnknownMode",
+                non_retryable=True,
+            )
+        if req.need_slice:
+            started.catalog = agent
+        if agent.category != "system":
+            store = await self.store()
+            started.config_version = await store.pin_config_for_run(
+                req.workflow_id, req.run_id, req.agent
+            )
+        return started
+
+    @activity.defn(name=STORE_RUN_OUTPUTS)
+    async def store_run_outputs(self, req: StoreOutputsRequest) -> str:
+        store = await self.store()
+        return await store.put_output(
+            ref_key=f"{req.workflow_id}/{req.run_id}/$outputs",
+            workflow_id=req.workflow_id,
+            run_id=req.run_id,
+            step_key="$outputs",
+            body=json.dumps(req.outputs, ensure_ascii=False, separators=(",", ":")),
+        )
+
+    async def close(self) -> None:
+        if self._store is not None and self._owns_store:
+            await self._store.close()
+            self._store = None
+
+
+_default: LocalActivities | None = None
+
+
+def default_local_activities() -> LocalActivities:
+    """Process-wide instance for workers built without one (store from the environment)."""
+    global _default
+    if _default is None:
+        _default = LocalActivities()
+    return _default

@@ -1,0 +1,124 @@
+"""What the run tells: the `progress` query, the Web UI's current details (markdown) and the
+run's result."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contract import (
+        AGGREGATE_INLINE_BYTES,
+        OUTPUT_VIEW_LIMIT_BYTES,
+        bounded_view,
+    )
+    from workflows.engine.decisions import Decisions
+    from workflows.engine.state import RunState
+    from workflows.models import TERMINAL, Progress, RunResult, StepProgress
+
+
+def summarise(output: Any) -> str:
+    if isinstance(output, dict):
+        for key in ("summary", "headline", "title"):
+            if isinstance(output.get(key), str):
+                return output[key][:200]
+        return f"{len(output)} fields"
+    if isinstance(output, list):
+        return f"{len(output)} items"
+    return str(output)[:200]
+
+
+def output_values(state: RunState) -> dict[str, Any]:
+    """The outputs the spec names as the run's result."""
+    return {
+        sid: state.steps[sid].output for sid in state.dag.outputs if state.steps[sid].has_output
+    }
+
+
+def outputs_too_big(state: RunState) -> bool:
+    limit = state.input.output_limit_bytes or AGGREGATE_INLINE_BYTES
+    body = json.dumps(output_values(state), ensure_ascii=False, separators=(",", ":"), default=str)
+    return len(body.encode()) > limit
+
+
+def progress(state: RunState, decisions: Decisions, *, fatal: bool) -> Progress:
+    dag = state.dag
+    steps = []
+    for sid, step in dag.steps.items():
+        record = state.steps[sid]
+        options = list(step.spec.choice.options) if step.spec.choice else None
+        status = "waiting" if sid in decisions.waiting else record.status
+        steps.append(
+            StepProgress(
+                id=sid,
+                kind=step.kind,
+                status=status,  # type: ignore[arg-type]
+                summary=summarise(record.output) if record.has_output else step.summary,
+                waiting_for=decisions.waiting.get(sid),
+                prompt=decisions.prompts.get(sid),
+                options=options,
+                cost_usd=round(record.cost, 6),
+                attempts=record.attempts,
+                items=record.items,
+                items_done=record.items_done,
+                decision=decisions.decided(sid),
+                error=state.errors.get(sid),
+                tool_failures=record.tool_failures,
+                failed_tools=list(record.failed_tools),
+                started_at=record.started,
+                ended_at=record.ended if record.status in TERMINAL else None,
+            )
+        )
+    return Progress(
+        template=dag.name,
+        version=dag.version,
+        spec_hash=dag.hash,
+        status="failed" if state.failed or fatal else "completed" if state.done else "running",
+        steps=steps,
+        cost_usd=round(state.total_cost, 6),
+        budget_usd=state.budget,
+        waiting=sorted(decisions.waiting),
+        ignored_signals=list(decisions.ignored),
+    )
+
+
+def current_details(state: RunState, decisions: Decisions) -> str:
+    """Markdown for the Web UI's "current details" as the run moves."""
+    dag = state.dag
+    lines = [
+        f"**{dag.name} v{dag.version}** — {state.finished_count()}/{len(dag.steps)} steps "
+        f"finished, ${state.total_cost:.2f} spent"
+    ]
+    wid = workflow.info().workflow_id
+    for sid, kind in sorted(decisions.waiting.items()):
+        lines.append(f"- waiting for {kind} on `{sid}`: {decisions.prompts.get(sid, '')}")
+        if kind == "choice":
+            lines.append(f"  `bizos choose {wid} {sid} <option>`")
+        else:
+            lines.append(f"  `bizos approve {wid} {sid}` or `bizos reject {wid} {sid}`")
+    failed = [sid for sid, s in state.steps.items() if s.status == "failed"]
+    if failed:
+        lines.append(f"- failed: {', '.join(failed)}")
+    return "\n".join(lines)
+
+
+def result(state: RunState, decisions: Decisions, outputs_ref: str | None = None) -> RunResult:
+    dag = state.dag
+    outputs = output_values(state)
+    if outputs_ref is not None:
+        limit = state.input.output_limit_bytes or AGGREGATE_INLINE_BYTES
+        outputs = bounded_view(outputs, outputs_ref, min(limit, OUTPUT_VIEW_LIMIT_BYTES))
+    return RunResult(
+        template=dag.name,
+        version=dag.version,
+        spec_hash=dag.hash,
+        outputs=outputs,
+        outputs_ref=outputs_ref,
+        statuses={sid: s.status for sid, s in state.steps.items()},  # type: ignore[misc]
+        cost_usd=round(state.total_cost, 6),
+        approvals=dict(decisions.approvals),
+        choices=dict(decisions.choices),
+        errors=dict(state.errors),
+    )
