@@ -94,6 +94,22 @@ class AgentStepInput(BaseModel):
         "with a non-retryable StepBudgetExceeded error once it has spent it. None = no cap",
     )
 
+    budget_pool: str | None = Field(
+        default=None,
+        description="the run's pool of money (its root run: `<workflow_id>/<run_id>`); every "
+        "model call of every step, item and child run reserves from it. None = no pool",
+    )
+    budget_cap_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="the pool's cap as this step may use it (the run's budget plus what people "
+        "approved past it); reservations never take the pool past it",
+    )
+    price_as: str | None = Field(
+        default=None,
+        description="`provider:model` whose prices the offline provider's token estimates are "
+        "billed at (cost known before spending); None = $0",
+    )
     inline_limit_bytes: int | None = Field(
         default=None,
         description="largest output JSON returned inline (a foreach item gets its share of "
@@ -162,6 +178,16 @@ class AgentStepResult(BaseModel):
     tool_calls_omitted: int = Field(
         default=0, description="tool calls left out of `tool_calls` (only the first and last "
         "MAX_TOOL_CALL_RECORDS/2 are listed: the result travels in history)"
+    )
+    budget_alerts: list[int] = Field(
+        default_factory=list,
+        description="with budget_pool: the thresholds (75, 90, 100 % of the cap) the pool's "
+        "spending has crossed so far, by any step, item or child run of the run",
+    )
+    pool_spent_usd: float | None = Field(
+        default=None,
+        description="with budget_pool: what the pool has spent when this step ended (settled "
+        "bills + reservations of dead attempts, charged in full); None = no pool",
     )
 
     @model_validator(mode="after")

@@ -45,6 +45,7 @@ PARAMS: dict[str, dict[str, object]] = {
 
 
 RELEASE = "plan"  # the behaviour recorded now: runs carry their plan
+REJECTED = {"reject_branch": "reject"}  # recorded down their reject branch
 BARE = {"hello_approval", "parent_child", "approval_flow"}  # also recorded started bare
 
 
@@ -62,7 +63,7 @@ async def record_one(client, dag, out: Path, *, bare: bool = False) -> None:  # 
         )
     else:
         handle = await start_run(client, dag, RunInput(params=params), key=uuid.uuid4().hex[:8])
-    await _decide_until_done(handle)
+    await _decide_until_done(handle, REJECTED.get(dag.name, "approve"))
     try:
         await handle.result()
     except Exception as e:  # a failing template's history is worth replaying too
@@ -93,7 +94,7 @@ async def record_agent_step(client, out: Path, *, bare: bool) -> None:  # type: 
     print(f"recorded {out.relative_to(REPO)}")
 
 
-async def _decide_until_done(handle) -> None:  # type: ignore[no-untyped-def]
+async def _decide_until_done(handle, verdict: str = "approve") -> None:  # type: ignore[no-untyped-def]
     while True:
         p = await handle.query("progress", result_type=Progress)
         for s in p.steps:
@@ -103,7 +104,7 @@ async def _decide_until_done(handle) -> None:  # type: ignore[no-untyped-def]
                         step=s.id, decision="choose", option=(s.options or [""])[0], by="recorder"
                     )
                     if s.waiting_for == "choice"
-                    else Decision(step=s.id, decision="approve", by="recorder")
+                    else Decision(step=s.id, decision=verdict, by="recorder")
                 )
                 await handle.execute_update("decide", d)
         if p.status != "running":

@@ -158,6 +158,12 @@ def run_agent_cmd(
     inputs: str = typer.Option("{}", "--input", "-i", help="JSON object, or @file.json"),
     tenant: str = typer.Option("default", "--tenant"),
     budget: float | None = typer.Option(None, "--budget", help="most the step may spend (USD)"),
+    price_as: str | None = typer.Option(
+        None,
+        "--price-as",
+        help="provider:model (or `chain`): run on the offline policy, its token estimates "
+        "priced as that model (what it would cost, before spending)",
+    ),
     output: OutputFormat = OutputOpt,
 ) -> None:
     """Run one agent in one mode as a durable workflow (AgentStep) and print its result."""
@@ -165,6 +171,7 @@ def run_agent_cmd(
 
     from activities.contract import AgentStepResult
     from starters.output import parse_json_object, run_command
+    from starters.runs import check_price_as
     from worker.connection import connect
     from workflows.catalog_slice import slice_catalog
     from workflows.models import WORKFLOWS_TASK_QUEUE
@@ -175,12 +182,17 @@ def run_agent_cmd(
         fail(f"unknown agent `{agent}`; `bizos agents list` shows them")
     if mode not in cat.get(agent).modes:
         fail(f"agent `{agent}` has no mode `{mode}` (modes: {', '.join(cat.get(agent).modes)})")
+    try:
+        check_price_as(price_as)
+    except ValueError as e:
+        fail(str(e))
     run_input = AgentRunInput(
         agent=agent,
         mode=mode,
         inputs=parse_json_object(inputs, "--input"),
         tenant=tenant,
         budget_usd=budget,
+        price_as=price_as,
         # The run carries the agent's pool and defaults; a catalog edit never reaches it.
         catalog=slice_catalog(cat, [agent]).agents[agent],
     )
@@ -194,7 +206,8 @@ def run_agent_cmd(
             id=wid,
             task_queue=WORKFLOWS_TASK_QUEUE,
             result_type=AgentStepResult,
-            static_summary=f"{agent}/{mode}",
+            static_summary=f"{agent}/{mode}"
+            + (f" — ESTIMATE (offline, priced as {price_as})" if price_as else ""),
         )
         return wid, result
 

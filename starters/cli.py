@@ -35,6 +35,12 @@ except ImportError:  # pragma: no cover - during bootstrap of the agents module
     pass
 
 OutputOpt = typer.Option(OutputFormat.text, "--output", "-o", help="text, json or jsonl")
+PriceAsOpt = typer.Option(
+    None,
+    "--price-as",
+    help="provider:model (or `chain`): run every agent step on the offline policy and price "
+    "its token estimates as that model — costs and budgets before spending",
+)
 StateDirOpt = typer.Option(
     Path(".bizos"), "--state-dir", help="where the embedded server keeps its SQLite file and logs"
 )
@@ -50,20 +56,26 @@ def _ui_link(workflow_id: str) -> str | None:
 
 
 async def _start(
-    template: str, params: dict[str, Any], tenant: str, key: str | None, budget: float | None
+    template: str,
+    params: dict[str, Any],
+    tenant: str,
+    key: str | None,
+    budget: float | None,
+    price_as: str | None = None,
 ) -> Any:
     from pydantic import ValidationError
 
-    from starters.runs import start_run
+    from starters.runs import check_price_as, start_run
     from worker.connection import connect
     from workflows.compiler import params_error_lines
     from workflows.models import RunInput
     from workflows.registry import default_registry
 
     dag = default_registry().by_name(template)
+    check_price_as(price_as)
     try:
         dag.params_model.model_validate(params)  # fail here, before anything starts
-        run_input = RunInput(params=params, tenant=tenant, budget_usd=budget)
+        run_input = RunInput(params=params, tenant=tenant, budget_usd=budget, price_as=price_as)
     except ValidationError as e:
         lines = (
             params_error_lines(e)
@@ -87,6 +99,7 @@ def run(
         "--auto-approve",
         help="approve every wait (first option of a choice) with real `decide` updates",
     ),
+    price_as: str | None = PriceAsOpt,
     output: OutputFormat = OutputOpt,
 ) -> None:
     """Start a run and follow it live; prints how to decide when it waits."""
@@ -95,7 +108,7 @@ def run(
     parsed = parse_json_object(params)
 
     async def go() -> Any:
-        handle = await _start(template, parsed, tenant, key, budget)
+        handle = await _start(template, parsed, tenant, key, budget, price_as)
         if output is OutputFormat.text:
             console.print(f"started [bold]{handle.id}[/]", highlight=False)
             link = _ui_link(handle.id)
@@ -116,11 +129,12 @@ def start(
     tenant: str = typer.Option("default", "--tenant"),
     key: str | None = typer.Option(None, "--key", help="idempotency key: same key, same run"),
     budget: float | None = typer.Option(None, "--budget", help="cost cap in USD"),
+    price_as: str | None = PriceAsOpt,
     output: OutputFormat = OutputOpt,
 ) -> None:
     """Start a run and print its workflow id."""
     parsed = parse_json_object(params)
-    handle = run_command(lambda: _start(template, parsed, tenant, key, budget))
+    handle = run_command(lambda: _start(template, parsed, tenant, key, budget, price_as))
     info = {"workflow_id": handle.id, "run_id": handle.result_run_id, "web_ui": _ui_link(handle.id)}
     if output is OutputFormat.text:
         console.print(handle.id, highlight=False)
@@ -129,22 +143,69 @@ def start(
 
 
 @app.command()
+def resume(
+    workflow_id: str = typer.Argument(..., help="a failed, cancelled or timed-out run"),
+    params: str = typer.Option(
+        "{}", "--params", "-p", help="JSON object of params to change (e.g. the input that failed)"
+    ),
+    follow_run: bool = typer.Option(True, "--follow/--no-follow", help="follow it live"),
+    auto_approve: bool = typer.Option(False, "--auto-approve"),
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """Continue a run from its failed steps: a new run `<id>~r<n>` reuses every finished
+    step's output (not re-run, not re-billed) and the items a foreach had finished."""
+    from starters.follow import follow
+    from starters.resume import ResumeError, resume_run
+    from worker.connection import connect
+
+    overrides = parse_json_object(params)
+
+    async def go() -> Any:
+        client = await connect()
+        try:
+            handle = await resume_run(client, workflow_id, params=overrides)
+        except ResumeError as e:
+            fail(str(e))
+        if output is OutputFormat.text:
+            console.print(f"resumed {workflow_id} as [bold]{handle.id}[/]", highlight=False)
+        elif not follow_run:
+            emit({"workflow_id": handle.id, "resumed_from": workflow_id}, output)
+        if not follow_run:
+            return True
+        return await follow(
+            handle, auto_approve=auto_approve, fmt=output, ui_url=_ui_link(handle.id)
+        )
+
+    if run_command(go) is None:
+        raise typer.Exit(1)
+
+
+@app.command()
 def status(workflow_id: str, output: OutputFormat = OutputOpt) -> None:
     """A run's steps, costs and decisions, pending activities and their attempts, and the
     files (blob refs) its steps returned."""
+    from starters.agent_status import agent_run_status, print_agent_run
     from starters.artifacts_cmd import GET_HINT, refs_in_step_outputs
     from starters.follow import progress_table
     from worker.connection import connect
     from workflows.models import Progress
+    from workflows.single_agent import AGENT_WORKFLOW_TYPE
 
-    async def go() -> tuple[Progress, Any, dict[str, list[str]]]:
+    async def go() -> tuple[Progress | None, Any, dict[str, list[str]], dict[str, Any] | None]:
         client = await connect()
         handle = client.get_workflow_handle(workflow_id)
         desc = await handle.describe()
+        if desc.workflow_type == AGENT_WORKFLOW_TYPE:  # one agent step: no `progress` query
+            agent_run = await agent_run_status(client, desc)
+            return None, desc, await refs_in_step_outputs(client, workflow_id), agent_run
         progress = await handle.query("progress", result_type=Progress)
-        return progress, desc, await refs_in_step_outputs(client, workflow_id)
+        return progress, desc, await refs_in_step_outputs(client, workflow_id), None
 
-    progress, desc, artifacts = run_command(go)
+    progress, desc, artifacts, agent_run = run_command(go)
+    if agent_run is not None:
+        print_agent_run(agent_run, artifacts, output)
+        return
+    assert progress is not None
     pending = [
         {
             "activity_id": a.activity_id,

@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError
 
 from starters.output import OutputFormat, console, emit
@@ -29,6 +30,7 @@ STYLE = {
     "succeeded": ("✔", "green"),
     "rejected": ("✘", "magenta"),
     "failed": ("✘", "red"),
+    "cancelled": ("⊘", "yellow"),
     "skipped": ("↷", "dim"),
 }
 
@@ -158,11 +160,14 @@ async def follow(
             result = raw if isinstance(raw, RunResult) else RunResult.model_validate(raw)
         except WorkflowFailureError as e:
             cause = e.cause
-            message = getattr(cause, "message", None) or str(cause)
+            cancelled = isinstance(cause, CancelledError)
+            message = "cancelled" if cancelled else getattr(cause, "message", None) or str(cause)
+            event = "cancelled" if cancelled else "failed"
             if fmt is OutputFormat.text:
-                console.print(f"[bold red]run failed:[/] {message}", highlight=False)
+                console.print(f"[bold red]run {event}:[/] {message}", highlight=False)
+                console.print(f"resume it from where it stopped: bizos resume {handle.id}")
             else:
-                emit({"event": "failed", "workflow_id": handle.id, "error": message}, fmt)
+                emit({"event": event, "workflow_id": handle.id, "error": message}, fmt)
             return None
     finally:
         if live is not None:

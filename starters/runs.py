@@ -26,31 +26,59 @@ from workflows.models import (
 )
 from workflows.plans import build_plan
 
+ESTIMATE_MEMO_KEY = "bizos_estimate"
+
 
 def run_id_for(dag: CompiledDag, tenant: str, key: str | None) -> str:
     """`<tenant>.<template>.<key or uuid>`: a key makes starting idempotent."""
     return f"{tenant}.{dag.name}.{key or uuid.uuid4().hex[:12]}"
 
 
+def check_price_as(price_as: str | None) -> None:
+    """Refuse, before anything starts, a ``price_as`` that names no model with a price."""
+    from activities.providers.estimates import PRICE_AS_CHAIN
+    from activities.providers.prices import PriceUnknown, listed_price
+
+    if price_as is None or price_as == PRICE_AS_CHAIN:
+        return
+    try:
+        listed_price(price_as)
+    except PriceUnknown as e:
+        raise ValueError(f"--price-as: {e} (or `{PRICE_AS_CHAIN}`)") from None
+
+
 def start_options(dag: CompiledDag, run_input: RunInput, workflow_id: str) -> dict[str, Any]:
-    """Everything `client.start_workflow` needs besides the client (schedules reuse it)."""
+    """Everything `client.start_workflow` needs besides the client (schedules reuse it).
+    A run with ``price_as`` calls no model (offline policy, priced estimates): its memo and
+    summary say it is an estimate."""
+    memo: dict[str, Any] = {SPEC_MEMO_KEY: dag.pin}
+    summary = f"{dag.name} v{dag.version}: {dag.spec.description}"
+    if run_input.price_as:
+        memo[ESTIMATE_MEMO_KEY] = {"price_as": run_input.price_as}
+        summary = f"ESTIMATE (offline, priced as {run_input.price_as}) {summary}"
     return dict(
         id=workflow_id,
         task_queue=WORKFLOWS_TASK_QUEUE,
         execution_timeout=dag.spec.execution_timeout,
-        memo={SPEC_MEMO_KEY: dag.pin},
+        memo=memo,
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(sa.TEMPLATE, dag.name),
                 SearchAttributePair(sa.TENANT, run_input.tenant),
             ]
         ),
-        static_summary=f"{dag.name} v{dag.version}: {dag.spec.description}"[:400],
+        static_summary=summary[:400],
         static_details=(
             f"**Template** `{dag.name}` v{dag.version} (spec {dag.hash})\n\n"
             f"**Params**\n```json\n{json.dumps(run_input.params, indent=2, sort_keys=True)}\n```\n"
             f"**Tenant** {run_input.tenant}"
             + (f"  \n**Budget** ${run_input.budget_usd:.2f}" if run_input.budget_usd else "")
+            + (
+                f"  \n**Estimate**: no model is called; offline token estimates priced as "
+                f"`{run_input.price_as}`"
+                if run_input.price_as
+                else ""
+            )
         ),
     )
 

@@ -1,4 +1,5 @@
-"""`bizos specs list|validate|show|freeze`: fast paths, no crewai import."""
+"""`bizos specs list|validate|show|freeze|cost`: no crewai import (`cost` runs the template
+as an estimate on the connected Temporal, see `starters.estimate`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from workflows.compiler import CompileError, compile_file
 from workflows.registry import SpecRegistry, load_registry, spec_dirs
 
 specs_app = typer.Typer(
-    help="Workflow templates (DAG specs): list, validate, show, freeze.", no_args_is_help=True
+    help="Workflow templates (DAG specs): list, validate, show, freeze, cost.",
+    no_args_is_help=True,
 )
 
 OutputOpt = typer.Option(OutputFormat.text, "--output", "-o", help="text, json or jsonl")
@@ -168,3 +170,117 @@ def freeze() -> None:
         written += 1
     if not written:
         console.print("every current version is already frozen")
+
+
+@specs_app.command("cost")
+def cost(
+    name: str = typer.Argument(..., help="template name, e.g. content_creation"),
+    params: str = typer.Option(
+        "", "--params", "-p", help="JSON object, or @file.json (default: the spec's example)"
+    ),
+    price_as: str = typer.Option(
+        "chain",
+        "--price-as",
+        help="provider:model to price every call as; `chain` (default): each step as the "
+        "first provider of its agent's chain",
+    ),
+    tenant: str = typer.Option("default", "--tenant"),
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """Estimated cost per step and in total, before a cent is spent: runs the template on
+    the offline policy (no model is called) on the connected Temporal, approving every
+    approval and taking each choice's default, and prices its token estimates."""
+    from starters.estimate import CostEstimate, estimate_cost
+    from starters.output import parse_json_object, run_command
+    from starters.runs import check_price_as
+    from worker.connection import connect
+
+    reg = _registry()
+    try:
+        dag = reg.by_name(name)
+    except KeyError as e:
+        fail(str(e.args[0]))
+        return
+    parsed = parse_json_object(params) if params else dict(dag.spec.example or {})
+
+    def started(workflow_id: str) -> None:
+        if output is OutputFormat.text:
+            console.print(
+                f"estimating {dag.name} v{dag.version}: run {workflow_id} on the offline "
+                f"policy, priced as {price_as} (approvals approved, choices by default)…",
+                highlight=False,
+            )
+
+    async def go() -> CostEstimate:
+        check_price_as(price_as)
+        try:
+            dag.params_model.model_validate(parsed)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+        client = await connect()
+        return await estimate_cost(
+            client, reg, dag, parsed, price_as=price_as, tenant=tenant, on_start=started
+        )
+
+    est = run_command(go)
+    if output is OutputFormat.jsonl:
+        for step in est.steps:
+            emit(step, output)
+        emit(est.total, output)
+    elif output is OutputFormat.json:
+        emit(est, output)
+    else:
+        _print_estimate(est)
+    if est.error is not None:
+        raise typer.Exit(1)
+
+
+def _usd(value: float) -> str:
+    return f"${value:.6f}" if value else "-"
+
+
+def _print_estimate(est: Any) -> None:
+    table = Table(
+        "step",
+        "agent/mode",
+        "priced as",
+        "calls",
+        "tokens in",
+        "tokens out",
+        "USD",
+        "catalog est.",
+        title=f"estimated cost of {est.template} v{est.version} ({est.status})",
+        title_justify="left",
+    )
+    for s in est.steps:
+        skipped = s.status == "skipped"
+        table.add_row(
+            s.step,
+            s.what + (" [dim](skipped)[/]" if skipped else ""),
+            ", ".join(s.priced_as) or "-",
+            str(s.calls) if s.calls else "-",
+            f"{s.tokens_in:,}" if s.tokens_in else "-",
+            f"{s.tokens_out:,}" if s.tokens_out else "-",
+            _usd(s.usd),
+            _usd(s.catalog_estimate_usd),
+        )
+    t = est.total
+    table.add_section()
+    table.add_row(
+        "total",
+        "",
+        est.price_as,
+        str(t.calls),
+        f"{t.tokens_in:,}",
+        f"{t.tokens_out:,}",
+        f"[bold]${t.usd:.6f}[/]",
+        _usd(t.catalog_estimate_usd),
+    )
+    console.print(table)
+    for d in est.decisions:
+        what = d.option or d.decision
+        note = f" (refused: {d.refused})" if d.refused else ""
+        console.print(f"auto-decided {d.step} ({d.waiting_for}): {what}{note}", highlight=False)
+    console.print(f"[dim]{est.note}; run {est.workflow_id}[/]", highlight=False)
+    if est.error:
+        console.print(f"[bold red]the estimate run failed:[/] {est.error}", highlight=False)

@@ -15,6 +15,7 @@ Importing this package is light; SQLAlchemy loads when a store is opened.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,10 +23,15 @@ from typing import TYPE_CHECKING, Any
 from store.blobs import BlobBackend, BlobRef, BlobSource, BlobStat, GcReport
 from store.records import (
     BilledCall,
+    BudgetAlert,
     CallKey,
     ConfigVersionInfo,
+    DeadAttemptSettlement,
+    EstimatedCall,
     JournalHit,
     LedgerTotals,
+    PoolTotals,
+    Reservation,
     ReusedCall,
 )
 from store.settings import StoreSettings
@@ -39,15 +45,29 @@ __all__ = [
     "BilledCall",
     "BlobRef",
     "BlobStat",
+    "BudgetAlert",
     "CallKey",
     "ConfigVersionInfo",
+    "DeadAttemptSettlement",
+    "EstimatedCall",
     "GcReport",
     "JournalHit",
     "LedgerTotals",
+    "PoolTotals",
+    "Reservation",
     "ReusedCall",
+    "RunDataDeleted",
     "Store",
     "StoreSettings",
 ]
+
+
+@dataclass(frozen=True)
+class RunDataDeleted:
+    """What `Store.delete_run_data` removed."""
+
+    blob_refs: int
+    outputs: int
 
 
 class Store:
@@ -84,6 +104,17 @@ class Store:
 
         return await ledger.record_billed_call(self.engine, call)
 
+    async def record_estimated_call(self, call: EstimatedCall) -> bool:
+        from store import ledger
+
+        return await ledger.record_estimated_call(self.engine, call)
+
+    async def record_estimated_calls(self, calls: list[EstimatedCall]) -> int:
+        """Offline calls' ledger rows in one transaction; how many were new."""
+        from store import ledger
+
+        return await ledger.record_estimated_calls(self.engine, calls)
+
     async def lookup_call(self, key: CallKey) -> JournalHit | None:
         from store import ledger
 
@@ -101,12 +132,78 @@ class Store:
 
         return await ledger.ledger_entries(self.engine, workflow_id, run_id, step_key)
 
+    async def ledger_entries_under(self, workflow_id: str) -> list[LedgerEntry]:
+        """A run's rows and its child runs' (ids ``<workflow_id>.<step>…``)."""
+        from store import ledger
+
+        return await ledger.ledger_entries_under(self.engine, workflow_id)
+
     async def ledger_totals(
         self, workflow_id: str, run_id: str | None = None, step_key: str | None = None
     ) -> LedgerTotals:
         from store import ledger
 
         return await ledger.ledger_totals(self.engine, workflow_id, run_id, step_key)
+
+    # budget pools: one pool of money per run (store.budget)
+    async def reserve(
+        self,
+        pool: str,
+        key: str,
+        worst_nanos: int,
+        cap_nanos: int,
+        *,
+        workflow_id: str = "",
+        run_id: str = "",
+        step_key: str = "",
+        attempt: int = 0,
+    ) -> bool:
+        """Hold a call's worst case against ``pool``; False (refused) when it would pass
+        ``cap_nanos``. ``key`` = the call's ledger key. Idempotent by key."""
+        from store import budget
+
+        return await budget.reserve(
+            self.engine,
+            pool,
+            key,
+            worst_nanos,
+            cap_nanos,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            step_key=step_key,
+            attempt=attempt,
+        )
+
+    async def settle(self, key: str, billed_nanos: int) -> bool:
+        """Turn a reservation into spending of its bill (idempotent by key)."""
+        from store import budget
+
+        return await budget.settle(self.engine, key, billed_nanos)
+
+    async def settle_dead_attempts(
+        self, workflow_id: str, run_id: str, step_key: str, before_attempt: int
+    ) -> DeadAttemptSettlement:
+        """Earlier attempts' outstanding reservations: to their journalled bill, or charged."""
+        from store import budget
+
+        return await budget.settle_dead_attempts(
+            self.engine, workflow_id, run_id, step_key, before_attempt
+        )
+
+    async def pool_totals(self, pool: str) -> PoolTotals:
+        from store import budget
+
+        return await budget.pool_totals(self.engine, pool)
+
+    async def budget_alerts(self, pool: str) -> list[BudgetAlert]:
+        from store import budget
+
+        return await budget.budget_alerts(self.engine, pool)
+
+    async def reservations(self, pool: str) -> list[Reservation]:
+        from store import budget
+
+        return await budget.reservations(self.engine, pool)
 
     # agent configuration versions
     async def create_config_version(
@@ -151,8 +248,16 @@ class Store:
 
     # big step outputs
     async def put_output(
-        self, *, ref_key: str, workflow_id: str, run_id: str, step_key: str, body: str
+        self,
+        *,
+        ref_key: str,
+        workflow_id: str,
+        run_id: str,
+        step_key: str,
+        body: str,
+        replace: bool = False,
     ) -> str:
+        """See `store.outputs.put_output` (``replace``: a later write wins)."""
         from store import outputs
 
         return await outputs.put_output(
@@ -162,12 +267,23 @@ class Store:
             run_id=run_id,
             step_key=step_key,
             body=body,
+            replace=replace,
         )
 
     async def get_output(self, ref: str) -> Any:
         from store import outputs
 
         return await outputs.get_output(self.engine, ref)
+
+    async def delete_run_data(self, workflow_id: str, run_id: str | None = None) -> RunDataDeleted:
+        """Forget what a run left in the store (every run of the workflow id when ``run_id``
+        is None): its stored step outputs, and its blob references (the blobs nothing else
+        references go at the next `gc_blobs`)."""
+        from store import outputs
+
+        refs = await self.blobs.delete_run(workflow_id, run_id)
+        rows = await outputs.delete_run_outputs(self.engine, workflow_id, run_id)
+        return RunDataDeleted(blob_refs=refs, outputs=rows)
 
     # blobs: files and big outputs shared by every worker, passed as `blob://` refs
     @property

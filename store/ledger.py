@@ -3,15 +3,25 @@
 A billed call writes its journal row and its ledger row in one transaction, both keyed, so
 a call is in the ledger exactly once however often the write is repeated. A retried attempt
 that finds its request in the journal writes a ``reused`` ledger row ($0, pointing at the
-billed row) instead of paying again.
+billed row) instead of paying again. Calls of the offline policy write a ledger row only
+(`record_estimated_calls`): their token estimates, $0 or priced as a real model.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Sequence
+
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from store.records import BilledCall, CallKey, JournalHit, LedgerTotals, ReusedCall
+from store.records import (
+    BilledCall,
+    CallKey,
+    EstimatedCall,
+    JournalHit,
+    LedgerTotals,
+    ReusedCall,
+)
 from store.tables import CallJournalEntry, LedgerEntry, utcnow
 from store.upsert import insert_ignore
 
@@ -69,6 +79,46 @@ async def record_billed_call(engine: AsyncEngine, call: BilledCall) -> bool:
                 "created_at": now,
             },
         )
+    return inserted
+
+
+async def record_estimated_call(engine: AsyncEngine, call: EstimatedCall) -> bool:
+    """The ledger row of one offline call (no journal). False when it was already recorded."""
+    return await record_estimated_calls(engine, [call]) == 1
+
+
+async def record_estimated_calls(engine: AsyncEngine, calls: Sequence[EstimatedCall]) -> int:
+    """Ledger rows of offline calls, in one transaction; how many were new."""
+    inserted = 0
+    now = utcnow()
+    async with engine.begin() as conn:
+        for call in calls:
+            key = call.key
+            inserted += await insert_ignore(
+                conn,
+                _LEDGER,
+                {
+                    "idempotency_key": call.ledger_key,
+                    "tenant": key.tenant,
+                    "workflow_id": key.workflow_id,
+                    "run_id": key.run_id,
+                    "step_key": key.step_key,
+                    "attempt": call.attempt,
+                    "call_index": key.call_index,
+                    "request_hash": key.request_hash,
+                    "kind": "billed",
+                    "agent": call.agent,
+                    "mode": call.mode,
+                    "provider": call.provider,
+                    "model": call.model,
+                    "tokens_in": call.tokens_in,
+                    "tokens_out": call.tokens_out,
+                    "usd_nanos": call.usd_nanos,
+                    "reused_from": None,
+                    "priced_as": call.priced_as,
+                    "created_at": now,
+                },
+            )
     return inserted
 
 
@@ -133,6 +183,19 @@ async def ledger_entries(
     if step_key is not None:
         stmt = stmt.where(LedgerEntry.step_key == step_key)  # type: ignore[arg-type]
     stmt = stmt.order_by(LedgerEntry.id)  # type: ignore[arg-type]
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt)).mappings().all()
+    return [LedgerEntry.model_validate(dict(r)) for r in rows]
+
+
+async def ledger_entries_under(engine: AsyncEngine, workflow_id: str) -> list[LedgerEntry]:
+    """Rows of a run and of its child runs (whose ids extend it: ``<id>.<step>[.<index>]``)."""
+    col = _LEDGER.c.workflow_id
+    stmt = (
+        select(_LEDGER)
+        .where(or_(col == workflow_id, col.startswith(workflow_id + ".", autoescape=True)))
+        .order_by(_LEDGER.c.id)
+    )
     async with engine.connect() as conn:
         rows = (await conn.execute(stmt)).mappings().all()
     return [LedgerEntry.model_validate(dict(r)) for r in rows]

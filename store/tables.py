@@ -37,6 +37,8 @@ class LedgerEntry(SQLModel, table=True):
     ``kind='billed'``: the provider answered and charged ``usd_nanos``.
     ``kind='reused'``: a retried attempt took the answer from the call journal; no money
     moved (``usd_nanos`` = 0) and ``reused_from`` names the billed row it reused.
+    Calls of the ``offline`` policy are ``billed`` rows of its token estimates: $0, or
+    priced as a real model when the step asked (``priced_as``).
     """
 
     __tablename__ = "ledger_entries"
@@ -59,6 +61,11 @@ class LedgerEntry(SQLModel, table=True):
     tokens_out: int = 0
     usd_nanos: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     reused_from: str | None = Field(default=None, max_length=512)
+    priced_as: str | None = Field(
+        default=None,
+        max_length=192,
+        description="offline estimates priced as this `provider:model` (revision 0004)",
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
     @property
@@ -219,5 +226,83 @@ class BlobRefRecord(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
     expires_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class BudgetPool(SQLModel, table=True):
+    """One run's pool of money (its root run, ``<workflow_id>/<run_id>``), shared by parallel
+    branches, foreach items and child runs. Running totals, changed only while the row is
+    locked (PostgreSQL ``SELECT … FOR UPDATE``, SQLite ``BEGIN IMMEDIATE``):
+
+    * ``settled_nanos``: what settled calls were billed (the ledger's figures);
+    * ``charged_nanos``: reservations of attempts that died without settling, charged in full;
+    * ``reserved_nanos``: reservations still outstanding (calls in flight).
+
+    Spent = settled + charged; a reservation is refused when spent + reserved + its worst
+    case would pass the cap its call brought. ``cap_nanos`` is the largest cap any call
+    brought (approvals only raise it); ``refusals`` counts refused reservations."""
+
+    __tablename__ = "budget_pools"
+
+    pool: str = Field(primary_key=True, max_length=400)
+    cap_nanos: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    settled_nanos: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    charged_nanos: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    reserved_nanos: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    refusals: int = 0
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class BudgetReservation(SQLModel, table=True):
+    """The worst case of one model call, held against its pool before the call is made.
+
+    ``key`` is the ledger key of the call it precedes (run/step/attempt/request/occurrence),
+    so a reservation settles to exactly the ledger row of its call, once. ``state``:
+    ``reserved`` (outstanding), ``settled`` (``billed_nanos`` known: the bill, or 0 when no
+    provider answered), ``charged`` (its attempt died without settling: charged in full
+    until, if ever, the bill is known)."""
+
+    __tablename__ = "budget_reservations"
+    __table_args__ = (
+        Index("ix_budget_reservations_pool", "pool", "state"),
+        Index("ix_budget_reservations_step", "workflow_id", "run_id", "step_key"),
+    )
+
+    key: str = Field(primary_key=True, max_length=512)
+    pool: str = Field(max_length=400)
+    workflow_id: str = Field(max_length=256)
+    run_id: str = Field(max_length=64)
+    step_key: str = Field(max_length=256)
+    attempt: int
+    worst_nanos: int = Field(sa_column=Column(BigInteger, nullable=False))
+    billed_nanos: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    state: str = Field(max_length=16)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    settled_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class BudgetAlertRecord(SQLModel, table=True):
+    """A pool's spending (settled + charged) crossed ``threshold`` percent of its cap:
+    recorded once per (pool, threshold)."""
+
+    __tablename__ = "budget_alerts"
+    __table_args__ = (UniqueConstraint("pool", "threshold", name="uq_budget_alerts_threshold"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pool: str = Field(max_length=400)
+    threshold: int
+    spent_nanos: int = Field(sa_column=Column(BigInteger, nullable=False))
+    cap_nanos: int = Field(sa_column=Column(BigInteger, nullable=False))
+    at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )

@@ -28,6 +28,7 @@ from pydantic import (
 )
 from temporalio.common import RetryPolicy
 
+from activities.agent_step.heartbeat import MIN_HEARTBEAT_TIMEOUT
 from activities.catalog import AgentCatalog, default_catalog, task_queue_for
 from activities.catalog.safe_yaml import SpecFileError, load_yaml_file
 from activities.contract import (
@@ -36,6 +37,7 @@ from activities.contract import (
     MIN_VIEW_BYTES,
     OUTPUT_VIEW_LIMIT_BYTES,
 )
+from workflows.branch_checks import reject_branch_problems
 from workflows.catalog_slice import slice_catalog
 from workflows.expressions import (
     FOREACH_ROOTS,
@@ -345,7 +347,7 @@ def params_error_lines(err: ValidationError) -> list[str]:
 def _topo_order(steps: list[StepSpec]) -> tuple[list[str], list[str]]:
     """(order, cycle) — cycle is non-empty when the graph has one."""
     ids = [s.id for s in steps]
-    deps = {s.id: [d for d in s.after if d in ids] for s in steps}
+    deps = {s.id: [d for d in s.after if d in ids and d != s.id] for s in steps}
     state: dict[str, int] = {}
     order: list[str] = []
     stack: list[str] = []
@@ -386,95 +388,83 @@ def _retry_policy(step: StepSpec) -> RetryPolicy:
     )
 
 
-def compile_spec(
-    raw: Any,
-    source: str,
-    *,
-    catalog: AgentCatalog | CatalogSlice | None = None,
-    templates: Iterable[str] | None = None,
-    text: str = "",
-) -> CompiledDag:
-    """Compile one loaded spec against the catalog, or the slice of it a run recorded.
-    `templates` are the names `workflow:` steps may use; `text` is the spec as written (what
-    a run records)."""
-    view = catalog if isinstance(catalog, CatalogSlice) else slice_catalog(
-        catalog if catalog is not None else default_catalog()
-    )
-    if not isinstance(raw, dict):
-        raise CompileError([f"{source}: a spec must be a mapping of keys (name, version, steps …)"])
-    try:
-        spec = DagSpec.model_validate(raw)
-    except ValidationError as e:
-        raise CompileError(
-            [f"{source}: {w}: {what}" for w, what in (_describe(raw, err) for err in e.errors())]
-        ) from None
-
-    problems: list[str] = []
-    warnings: list[str] = []
-
-    def bad(where: str, what: str) -> None:
-        problems.append(f"{source}: {where}: {what}")
-
+def _check_name(source: str, name: str, bad: Callable[[str, str], None]) -> None:
     stem = Path(source).stem.split("@")[0]
-    if Path(source).suffix in (".yaml", ".yml") and stem != spec.name:
-        bad("spec", f"name `{spec.name}` must equal the file name `{stem}`")
+    if Path(source).suffix in (".yaml", ".yml") and stem != name:
+        bad("spec", f"name `{name}` must equal the file name `{stem}`")
+
+
+def _salvage_steps(raw: dict[str, Any]) -> tuple[list[StepSpec], frozenset[str]]:
+    """The steps of a spec its model refused, for the checks across steps: every step valid
+    on its own, and of the others their id and `after` (the graph still needs them). The
+    ids of those partial steps come second: their own content was already reported."""
+    steps: list[StepSpec] = []
+    partial: set[str] = set()
+    raw_steps = raw.get("steps")
+    for s in raw_steps if isinstance(raw_steps, list) else []:
+        try:
+            steps.append(StepSpec.model_validate(s))
+            continue
+        except ValidationError:
+            pass
+        if isinstance(s, dict) and isinstance(s.get("id"), str):
+            after = s.get("after") or []
+            after = [after] if isinstance(after, str) else after
+            after = [a for a in after if isinstance(a, str)] if isinstance(after, list) else []
+            steps.append(StepSpec.model_construct(id=s["id"], after=after))
+            partial.add(s["id"])
+    return steps, frozenset(partial)
+
+
+def _compile_steps(
+    steps: list[StepSpec],
+    partial: frozenset[str],
+    spec_name: str,
+    view: CatalogSlice,
+    known_templates: set[str] | None,
+    bad: Callable[[str, str], None],
+) -> tuple[list[str], dict[str, CompiledStep], dict[str, set[str]]]:
+    """(topological order, compiled steps, each step's upstream steps), reporting every
+    problem through `bad`: ids, `after`, cycles, choices, expressions, agents, templates.
+    Steps in `partial` are in the graph but not checked themselves (see `_salvage_steps`).
+    The result is only whole when nothing was reported."""
+    from workflows.spec import STEP_ID
 
     # ids
     seen: set[str] = set()
-    from workflows.spec import STEP_ID
-
-    for s in spec.steps:
+    for s in steps:
         if not STEP_ID.match(s.id):
             bad(f"step {s.id}", "malformed id (snake_case: a-z, 0-9, _, at most 48 characters)")
         if s.id in seen:
             bad(f"step {s.id}", "duplicate id")
         seen.add(s.id)
-    by_id = {s.id: s for s in spec.steps}
-    for s in spec.steps:
+    by_id = {s.id: s for s in steps}
+    for s in steps:
         for d in s.after:
             if d not in by_id:
                 bad(f"step {s.id}", f"after: unknown step `{d}`")
             elif d == s.id:
                 bad(f"step {s.id}", "after: a step cannot come after itself")
-    if problems:
-        raise CompileError(problems)
 
-    order, cycle = _topo_order(spec.steps)
+    order, cycle = _topo_order(steps)
     if cycle:
-        raise CompileError([f"{source}: step {cycle[0]}: cycle: {' -> '.join(cycle)}"])
+        bad(f"step {cycle[0]}", f"cycle: {' -> '.join(cycle)}")
 
+    # everything a step comes after, directly or not (also defined when the graph has a cycle)
     upstream: dict[str, set[str]] = {}
-    for sid in order:
+    for sid, s in by_id.items():
         ups: set[str] = set()
-        for d in by_id[sid].after:
-            ups |= {d} | upstream[d]
+        todo = [d for d in s.after if d in by_id]
+        while todo:
+            d = todo.pop()
+            if d not in ups:
+                ups.add(d)
+                todo.extend(x for x in by_id[d].after if x in by_id)
         upstream[sid] = ups
-
-    # params contract and defaults
-    params_model = build_params_model(spec.name, spec.params)
-    for pname, p in spec.params.items():
-        if p.default is not None:
-            try:
-                params_model.model_validate(
-                    {
-                        k: (v.default if k == pname else _placeholder(v))
-                        for k, v in spec.params.items()
-                    }
-                )
-            except ValidationError as e:
-                for line in params_error_lines(e):
-                    if f"`{pname}" in line:
-                        bad(f"param {pname}", f"bad default: {line}")
-    if spec.example is not None:
-        try:
-            params_model.model_validate(spec.example)
-        except ValidationError as e:
-            for line in params_error_lines(e):
-                bad("example", line)
 
     # choice gating
     gated: dict[str, tuple[str, set[str]]] = {}
-    for s in spec.steps:
+    for s in steps:
         if s.choice is None:
             continue
         for option, members in s.choice.options.items():
@@ -491,10 +481,13 @@ def compile_spec(
                 else:
                     gated.setdefault(m, (s.id, set()))[1].add(option)
 
-    known_templates = set(templates) if templates is not None else None
+    # in dependency order when the graph is sound; else every step, as written
+    walk = [by_id[sid] for sid in order] if len(order) == len(steps) else steps
     compiled: dict[str, CompiledStep] = {}
-    for sid in order:
-        s = by_id[sid]
+    for s in walk:
+        sid = s.id
+        if sid in partial:
+            continue
         where = f"step {sid}"
         roots = ROOTS + FOREACH_ROOTS if s.foreach is not None else ROOTS
 
@@ -531,6 +524,8 @@ def compile_spec(
                         f"{key}: `{ref.root}.{ref.step}` is not upstream of this step "
                         f"(add it to `after`)",
                     )
+                elif ref.step in partial:
+                    continue  # its kind is unknown: the step itself did not validate
                 elif ref.root == "approvals" and by_id[ref.step].approval is None:
                     bad(where, f"{key}: `approvals.{ref.step}` is not an approval step")
                 elif ref.root == "choices" and by_id[ref.step].choice is None:
@@ -540,6 +535,12 @@ def compile_spec(
         inputs = template(s.with_, "with") or Template("literal", value={})
         foreach = template(s.foreach, "foreach", ROOTS) if s.foreach is not None else None
         choice_by = expr(s.choice.by, "choice.by", ROOTS) if s.choice and s.choice.by else None
+        if s.heartbeat is not None and s.heartbeat < MIN_HEARTBEAT_TIMEOUT:
+            bad(
+                where,
+                f"heartbeat: {_seconds(s.heartbeat)} is too short to heartbeat reliably "
+                f"(the minimum is {_seconds(MIN_HEARTBEAT_TIMEOUT)})",
+            )
 
         task_queue = None
         cost = 0.0
@@ -573,7 +574,7 @@ def compile_spec(
                     f"unknown template `{s.workflow}` "
                     f"(known: {', '.join(sorted(known_templates))})",
                 )
-            if s.workflow == spec.name:
+            if s.workflow == spec_name:
                 bad(where, "a template cannot run itself as a child")
             child_type = workflow_type_for(s.workflow)
 
@@ -601,6 +602,75 @@ def compile_spec(
             summary=s.summary or _default_summary(s),
             **_payload_limits(s),
         )
+    return order, compiled, upstream
+
+
+def compile_spec(
+    raw: Any,
+    source: str,
+    *,
+    catalog: AgentCatalog | CatalogSlice | None = None,
+    templates: Iterable[str] | None = None,
+    text: str = "",
+) -> CompiledDag:
+    """Compile one loaded spec against the catalog, or the slice of it a run recorded.
+    `templates` are the names `workflow:` steps may use; `text` is the spec as written (what
+    a run records)."""
+    view = catalog if isinstance(catalog, CatalogSlice) else slice_catalog(
+        catalog if catalog is not None else default_catalog()
+    )
+    if not isinstance(raw, dict):
+        raise CompileError([f"{source}: a spec must be a mapping of keys (name, version, steps …)"])
+
+    problems: list[str] = []
+    warnings: list[str] = []
+
+    def bad(where: str, what: str) -> None:
+        problems.append(f"{source}: {where}: {what}")
+
+    known_templates = set(templates) if templates is not None else None
+    try:
+        spec = DagSpec.model_validate(raw)
+    except ValidationError as e:
+        for err in e.errors():
+            bad(*_describe(raw, err))
+        # The checks across steps still run on what can be salvaged, so one pass reports
+        # every problem, not the model's alone.
+        name = raw.get("name")
+        name = name if isinstance(name, str) else ""
+        if name:
+            _check_name(source, name, bad)
+        steps, partial = _salvage_steps(raw)
+        _compile_steps(steps, partial, name, view, known_templates, bad)
+        raise CompileError(problems) from None
+
+    _check_name(source, spec.name, bad)
+    order, compiled, upstream = _compile_steps(
+        spec.steps, frozenset(), spec.name, view, known_templates, bad
+    )
+    by_id = {s.id: s for s in spec.steps}
+
+    # params contract and defaults
+    params_model = build_params_model(spec.name, spec.params)
+    for pname, p in spec.params.items():
+        if p.default is not None:
+            try:
+                params_model.model_validate(
+                    {
+                        k: (v.default if k == pname else _placeholder(v))
+                        for k, v in spec.params.items()
+                    }
+                )
+            except ValidationError as e:
+                for line in params_error_lines(e):
+                    if f"`{pname}" in line:
+                        bad(f"param {pname}", f"bad default: {line}")
+    if spec.example is not None:
+        try:
+            params_model.model_validate(spec.example)
+        except ValidationError as e:
+            for line in params_error_lines(e):
+                bad("example", line)
 
     # outputs
     if spec.outputs is not None:
@@ -645,6 +715,10 @@ def compile_spec(
                 f"template",
             )
 
+    if len(order) == len(spec.steps):  # its walk needs a graph without cycles or duplicates
+        for where, what in reject_branch_problems(by_id, upstream):
+            bad(where, what)
+
     _check_schedules(spec, params_model, bad)
 
     if problems:
@@ -684,6 +758,10 @@ def _check_schedules(
         except ValidationError as e:
             for line in params_error_lines(e):
                 bad(where, f"params: {line}")
+
+
+def _seconds(d: timedelta) -> str:
+    return f"{d.total_seconds():g}s"
 
 
 def _placeholder(p: ParamSpec) -> Any:

@@ -211,7 +211,9 @@ class Scope:
         sources = {"steps": self.steps, "approvals": self.approvals, "choices": self.choices}
         for root, source in sources.items():
             if root in expr.roots:
-                wanted = {r.step for r in expr.refs if r.root == root}
+                # Sorted: a set's order follows PYTHONHASHSEED, and the map's key order shows
+                # in CEL (`steps.map(k, k)`, string conversions), so workers would disagree.
+                wanted = sorted({r.step for r in expr.refs if r.root == root})
                 act[root] = celpy.json_to_cel({k: source[k] for k in wanted if k in source})
         if "item" in expr.roots:
             act["item"] = celpy.json_to_cel(self.item)

@@ -13,6 +13,8 @@ WORKFLOWS_TASK_QUEUE = "bizos-workflows"
 SPEC_MEMO_KEY = "bizos_spec"
 
 BY_LIMIT = 200
+# `provider:model` of the price table, or `chain` (see activities.providers.estimates)
+PRICE_AS_PATTERN = r"^(chain|[a-z_]+:[A-Za-z0-9._:/-]+)$"
 
 
 def _cut(limit: int) -> Any:
@@ -29,8 +31,13 @@ def _cut(limit: int) -> Any:
 Bounded200 = Annotated[str, _cut(BY_LIMIT)]
 BoundedComment = Annotated[str, _cut(COMMENT_LIMIT)]
 
-StepStatus = Literal["pending", "running", "waiting", "succeeded", "rejected", "failed", "skipped"]
-TERMINAL: frozenset[str] = frozenset({"succeeded", "rejected", "failed", "skipped"})
+StepStatus = Literal[
+    "pending", "running", "waiting", "succeeded", "rejected", "failed", "skipped", "cancelled"
+]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "rejected", "failed", "skipped", "cancelled"})
+BUDGET_ALERTS = (75, 90, 100)
+"""Percentages of a run's budget whose crossing is shown in progress, the Web UI and the store."""
+IGNORED_SIGNALS_KEPT = 50
 
 
 class RunInput(BaseModel):
@@ -41,6 +48,18 @@ class RunInput(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     tenant: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     budget_usd: float | None = Field(default=None, gt=0, description="overrides the spec's cap")
+    price_as: str | None = Field(
+        default=None,
+        pattern=PRICE_AS_PATTERN,
+        description="`provider:model`: every agent step runs on the offline policy and its "
+        "token estimates are priced as that model (`chain`: each step as the first provider "
+        "of its own chain): budgets, alerts and cost reports before spending",
+    )
+    budget_pool: str | None = Field(
+        default=None,
+        description="the pool of money this run draws on (set by a parent for its children: "
+        "the root run's); None = its own",
+    )
     plan: RunPlan | None = Field(
         default=None,
         description="the run's plan, recorded at start (bizos and parents set it; without it "
@@ -51,11 +70,52 @@ class RunInput(BaseModel):
         description="agent configuration versions pinned for this run (0 = catalog defaults); "
         "None = pinned by the run's first task",
     )
+    pool_cap_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="the cap of the pool this run draws on (set by a parent with "
+        "`budget_pool`: the root run's cap)",
+    )
+    resume: ResumeSeed | None = Field(
+        default=None, description="resume a failed or cancelled run (`bizos resume`)"
+    )
     output_limit_bytes: int | None = Field(
         default=None,
         gt=0,
         description="largest outputs JSON the result carries inline; larger go by reference "
         "(parents set their step's share). None = AGGREGATE_INLINE_BYTES",
+    )
+
+
+class StepSeed(BaseModel):
+    """What a resumed run reuses of one step of the run it resumes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: StepStatus
+    output: Any = None
+    cost_usd: float = 0.0
+    attempts: int = 0
+    items: dict[int, Any] = Field(
+        default_factory=dict, description="a foreach step that did not finish: items done"
+    )
+    decision: DecisionRecord | None = None
+
+
+class ResumeSeed(BaseModel):
+    """Query `resume_seed` of a failed or cancelled run; `bizos resume` starts a new run
+    with it: finished steps are reused (not re-run, not re-billed), the rest run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow_id: str
+    run_id: str
+    template: str
+    plan: RunPlan | None = Field(default=None, description="the plan the run carried")
+    config_versions: dict[str, int] | None = None
+    steps: dict[str, StepSeed] = Field(default_factory=dict)
+    children: dict[str, ResumeSeed] = Field(
+        default_factory=dict, description="child steps that did not finish: their runs' seeds"
     )
 
 
@@ -168,12 +228,22 @@ class Progress(BaseModel):
     template: str
     version: int
     spec_hash: str
-    status: Literal["running", "completed", "failed"]
+    status: Literal["running", "completed", "failed", "cancelled"]
     steps: list[StepProgress]
     cost_usd: float
     budget_usd: float | None
+    budget_extended_usd: float = Field(
+        default=0.0, description="what people approved spending past the budget"
+    )
+    budget_alerts: list[int] = Field(
+        default_factory=list, description="percentages of the budget crossed (75, 90, 100)"
+    )
     waiting: list[str] = Field(default_factory=list)
-    ignored_signals: list[str] = Field(default_factory=list)
+    ignored_signals: list[str] = Field(
+        default_factory=list, description=f"the last {IGNORED_SIGNALS_KEPT} signals ignored"
+    )
+    ignored_count: int = 0
+    resumed_from: str | None = Field(default=None, description="the run this one resumes")
 
 
 class RunResult(BaseModel):
@@ -252,5 +322,7 @@ class RunPlan(BaseModel):
 
 RunInput.model_rebuild()
 
+StepSeed.model_rebuild()
+ResumeSeed.model_rebuild()
 RunStartRequest.model_rebuild()
 RunStart.model_rebuild()

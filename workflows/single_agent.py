@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.contract import RUN_AGENT, AgentStepInput, AgentStepResult
     from workflows.compiler import DEFAULT_AGENT_TIMEOUT, DEFAULT_HEARTBEAT, DEFAULT_RETRY
     from workflows.engine.failures import failure_cause
-    from workflows.models import AgentSlice, ModeSlice
+    from workflows.models import PRICE_AS_PATTERN, AgentSlice, ModeSlice
 
 AGENT_WORKFLOW_TYPE = "AgentStep"
 RESOLVE_AGENT_START = "resolve_agent_start"
@@ -39,6 +39,12 @@ class AgentRunInput(BaseModel):
     inputs: dict[str, Any] = Field(default_factory=dict)
     tenant: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     budget_usd: float | None = Field(default=None, gt=0, description="most the step may spend")
+    price_as: str | None = Field(
+        default=None,
+        pattern=PRICE_AS_PATTERN,
+        description="run on the offline policy, its token estimates priced as this "
+        "`provider:model` (`chain`: the agent's first provider); see RunInput.price_as",
+    )
     catalog: AgentSlice | None = Field(
         default=None, description="the agent's catalog slice; None = resolved at the first task"
     )
@@ -131,6 +137,7 @@ class SingleAgentWorkflow:
                 tenant=inp.tenant,
                 config_version=version,
                 budget_usd=inp.budget_usd,
+                price_as=inp.price_as,
             ),
             result_type=AgentStepResult,
             task_queue=task_queue_for(slice_.category),

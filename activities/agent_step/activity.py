@@ -21,7 +21,8 @@ class AgentActivities:
     @activity.defn(name=RUN_AGENT)
     async def run_agent(self, inp: AgentStepInput) -> AgentStepResult:
         if inp.agent == "noop":
-            return await run_noop(inp, self.runtime.store)
+            runtime = self.runtime
+            return await run_noop(inp, runtime.store, beat_cap_s=runtime.heartbeat_every_s)
         return await self.runtime.run_step(inp)
 
 
@@ -29,7 +30,8 @@ class AgentActivities:
 async def run_agent(inp: AgentStepInput) -> AgentStepResult:
     """Unbound variant on the process-wide default runtime (prefer `build_agent_activities`)."""
     if inp.agent == "noop":
-        return await run_noop(inp, default_runtime().store)
+        runtime = default_runtime()
+        return await run_noop(inp, runtime.store, beat_cap_s=runtime.heartbeat_every_s)
     return await default_runtime().run_step(inp)
 
 

@@ -3,8 +3,9 @@ retrying can help, and when.
 
 * Non-retryable (the same attempt would fail the same way): bad step input, unknown
   agent/mode/config version, provider auth or bad request, no price for a billed model,
-  an answer that does not fit the mode's output model, the step's budget spent, an answer
-  written without tools that failed on their input (`ToolInputInvalid`).
+  an answer that does not fit the mode's output model (after one corrective re-ask), the
+  step's budget spent, the run's pool unable to hold a call's worst case (`BudgetExhausted`),
+  an answer written without tools that failed on their input (`ToolInputInvalid`).
 * Retryable: every provider transiently down (with ``next_retry_delay`` from the earliest
   Retry-After when one was given, so Temporal waits instead of anyone sleeping), an answer
   written without tools that failed otherwise (`ToolFailed`: I/O, unexpected errors), and
@@ -59,7 +60,7 @@ def to_application_error(exc: BaseException, where: str) -> ApplicationError:
     from activities.providers.errors import ProviderFatalError, ProvidersExhausted
     from activities.providers.native import ProviderNotConfigured
     from activities.providers.prices import PriceUnknown
-    from activities.providers.step_context import StepBudgetExceeded
+    from activities.providers.step_context import RunBudgetExhausted, StepBudgetExceeded
     from store.configs import ConfigVersionNotFound
 
     message = f"{where}: {exc}"
@@ -73,6 +74,10 @@ def to_application_error(exc: BaseException, where: str) -> ApplicationError:
         return ApplicationError(message, type="ToolInputInvalid", non_retryable=True)
     if isinstance(exc, StepBudgetExceeded):
         return ApplicationError(message, type="StepBudgetExceeded", non_retryable=True)
+    if isinstance(exc, RunBudgetExhausted):
+        # No attempt can fit a call the run's pool cannot hold; the details name the pool,
+        # its cap and spending, and the refused call's worst case.
+        return ApplicationError(message, exc.details(), type="BudgetExhausted", non_retryable=True)
     if isinstance(exc, ProviderFatalError):
         kind = "ProviderAuthError" if exc.failure.kind == "auth" else "ProviderBadRequest"
         return ApplicationError(message, type=kind, non_retryable=True)

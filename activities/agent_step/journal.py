@@ -8,10 +8,11 @@ writes happen before CrewAI continues (a crash after a paid call finds it journa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from store import BilledCall, CallKey, JournalHit, ReusedCall, Store
+from activities.providers.step_context import OfflineCall
+from store import BilledCall, CallKey, EstimatedCall, JournalHit, ReusedCall, Store
 
 T = TypeVar("T")
 STORE_CALL_TIMEOUT_S = 60.0
@@ -83,6 +84,27 @@ class StoreCallJournal:
                     usd_nanos=usd_nanos,
                     response=response,
                 )
+            )
+        )
+
+    def record_estimates(self, calls: Sequence[OfflineCall]) -> None:
+        self._wait(
+            self._store.record_estimated_calls(
+                [
+                    EstimatedCall(
+                        key=self._key(c.request_hash, c.call_index),
+                        attempt=self._attempt,
+                        agent=self._agent,
+                        mode=self._mode,
+                        provider=c.provider,
+                        model=c.model,
+                        tokens_in=c.tokens_in,
+                        tokens_out=c.tokens_out,
+                        usd_nanos=c.usd_nanos,
+                        priced_as=c.priced_as,
+                    )
+                    for c in calls
+                ]
             )
         )
 

@@ -9,14 +9,16 @@ import time
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.agent_step.heartbeat import MAX_BEAT_S, heartbeating
 from activities.agent_step.outputs import StoreGetter, deliver, resolve_inputs
 from activities.contract import AgentStepInput, AgentStepResult
 
-HEARTBEAT_EVERY_S = 0.5
 
-
-async def run_noop(inp: AgentStepInput, store: StoreGetter) -> AgentStepResult:
-    """`store` opens the worker's store, only when an output or input goes by reference."""
+async def run_noop(
+    inp: AgentStepInput, store: StoreGetter, *, beat_cap_s: float = MAX_BEAT_S
+) -> AgentStepResult:
+    """`store` opens the worker's store, only when an output or input goes by reference;
+    `beat_cap_s` is the worker's longest heartbeat beat (`AgentRuntime.heartbeat_every_s`)."""
     started = time.perf_counter()
     info = activity.info()
     args = await resolve_inputs(inp.inputs, store)
@@ -25,11 +27,11 @@ async def run_noop(inp: AgentStepInput, store: StoreGetter) -> AgentStepResult:
     if info.attempt <= int(args.get("fail_attempts", 0)):
         raise ApplicationError(f"noop: planned failure on attempt {info.attempt}", type="NoopRetry")
     sleep_s = float(args.get("sleep_s", 0))
-    deadline = time.monotonic() + sleep_s
-    while (left := deadline - time.monotonic()) > 0:
-        # Heartbeats are how a cancellation (or a dead worker) reaches a running step.
-        activity.heartbeat({"left_s": round(left, 2)})
-        await asyncio.sleep(min(HEARTBEAT_EVERY_S, left))
+    if sleep_s > 0:
+        # Heartbeats are how a cancellation (or a dead worker) reaches a running step: the
+        # same beat a crew step has, so `heartbeat:` timeouts are tested on the real one.
+        async with heartbeating({"phase": "sleeping", "sleep_s": sleep_s}, cap_s=beat_cap_s):
+            await asyncio.sleep(sleep_s)
     output: dict[str, object] = {"echo": args, "step": inp.step_id, "attempt": info.attempt}
     if inp.item_index is not None:
         output["index"] = inp.item_index

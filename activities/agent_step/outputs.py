@@ -35,12 +35,15 @@ async def deliver(
     if len(body.encode()) <= (inp.inline_limit_bytes or INLINE_OUTPUT_LIMIT_BYTES):
         result.output = output
         return result
+    # One row per step (run + step + item), not per attempt: a later attempt replaces what an
+    # earlier one stored before failing, so no attempt leaves a row nothing references.
     ref = await (await store()).put_output(
-        ref_key=f"{inp.idempotency_key}/a{result.attempt}",
+        ref_key=inp.idempotency_key,
         workflow_id=inp.workflow_id,
         run_id=inp.run_id,
         step_key=step_key(inp),
         body=body,
+        replace=True,
     )
     result.output_ref = ref
     result.output_view = bounded_view(output, ref, inp.view_limit_bytes or OUTPUT_VIEW_LIMIT_BYTES)

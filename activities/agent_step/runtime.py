@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from activities.agent_step.heartbeat import heartbeating
+from activities.agent_step.heartbeat import MAX_BEAT_S, heartbeating
 from activities.catalog import AgentCatalog, CatalogError, default_catalog
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from store import Store, StoreSettings
 
 DEFAULT_THREADS = 8
-DEFAULT_HEARTBEAT_EVERY_S = 2.0
+DEFAULT_HEARTBEAT_EVERY_S = MAX_BEAT_S  # the longest beat; shorter heartbeat timeouts beat faster
 PIN_CACHE_SIZE = 10_000
 
 
@@ -127,7 +127,7 @@ class AgentRuntime:
 
     async def run_step(self, inp: AgentStepInput) -> AgentStepResult:
         progress: dict[str, object] = {"phase": "loading"}
-        async with heartbeating(self.heartbeat_every_s, progress):
+        async with heartbeating(progress, cap_s=self.heartbeat_every_s):
             await self.load()
             from activities.agent_step.step import run_crew_step  # loaded by `load()`
 

@@ -22,14 +22,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from crewai.crews.crew_output import CrewOutput
 from temporalio import activity
 
 from activities.agent_step.answer import parse_output
+from activities.agent_step.budget import open_run_budget, pooled, report_pool
 from activities.agent_step.errors import (
     AgentInputInvalid,
+    AgentOutputInvalid,
     break_cause_cycles,
     to_application_error,
 )
@@ -38,12 +40,13 @@ from activities.agent_step.journal import StoreCallJournal
 from activities.agent_step.keys import scratch_root, step_key
 from activities.agent_step.outputs import deliver, resolve_inputs
 from activities.agent_step.tool_failures import ToolFailures, check_tool_failures
-from activities.catalog.agent_config import AgentConfig
+from activities.catalog.agent_config import AgentConfig, max_tokens
 from activities.catalog.catalog import AgentCatalog, AgentSpec
 from activities.contract import AgentStepInput, AgentStepResult
 from activities.crew.builder import build_crew
 from activities.crew.toolbox import StepToolbox
 from activities.providers.chain import ChainLLM
+from activities.providers.estimates import offline_pricing
 from activities.providers.offline import OFFLINE_MODEL, OFFLINE_PROVIDER, OfflineLLM
 from activities.providers.prices import NANOS_PER_USD
 from activities.providers.resolve import ResolvedChain, resolve_chain
@@ -52,8 +55,12 @@ from activities.providers.step_context import StepContext
 if TYPE_CHECKING:
     from crewai.llms.base_llm import BaseLLM
 
+    from activities.catalog.output_models import AgentOutput
     from activities.contract import ToolCallRecord
     from store import Store
+
+
+T = TypeVar("T")
 
 
 class StepHost(Protocol):
@@ -109,10 +116,11 @@ def _run_crew(
     chain: ResolvedChain,
     ctx: StepContext,
     open_files: Callable[[], StepFiles],
-) -> tuple[str, list[ToolCallRecord]]:
-    """In a pool thread: build the crew, run CrewAI's loop, return the final answer text.
-    The attempt's scratch directory lives exactly as long as the crew (even when the
-    activity is cancelled and the crew runs on to its next call)."""
+) -> tuple[str, list[ToolCallRecord], BaseLLM]:
+    """In a pool thread: build the crew, run CrewAI's loop, return the final answer text
+    (and the LLM, for a corrective re-ask). The attempt's scratch directory lives exactly as
+    long as the crew (even when the activity is cancelled and the crew runs on to its next
+    call)."""
     spec = agent.modes[mode]
     family = spec.output or "report"
     llm: BaseLLM
@@ -127,7 +135,12 @@ def _run_crew(
             ctx=ctx,
         )
     else:
-        llm = ChainLLM.build(chain.links, ctx, temperature=_temperature(agent, mode, config))
+        llm = ChainLLM.build(
+            chain.links,
+            ctx,
+            temperature=_temperature(agent, mode, config),
+            max_tokens=max_tokens(agent, mode, config),
+        )
     with open_files() as files:
         toolbox = StepToolbox(files, ctx)
         tools = toolbox.crew_tools(agent.mode_tools(mode))
@@ -135,15 +148,54 @@ def _run_crew(
         result = crew.kickoff()
     if not isinstance(result, CrewOutput):  # streaming output: never requested here
         raise TypeError(f"unexpected CrewAI result {type(result).__name__}")
-    return str(result.raw), toolbox.records
+    return str(result.raw), toolbox.records, llm
 
 
-def _counted_run_crew(host: StepHost, *args: Any) -> tuple[str, list[ToolCallRecord]]:
+def _counted(host: StepHost, fn: Callable[..., T], *args: Any) -> T:
     host.crew_started()
     try:
-        return _run_crew(*args)
+        return fn(*args)
     finally:
         host.crew_finished()
+
+
+async def _in_pool(host: StepHost, ctx: StepContext, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn`` (CrewAI work) on the host's pool; a cancelled activity stops it at its next
+    model or tool call."""
+    job = asyncio.get_running_loop().run_in_executor(host.pool, _counted, host, fn, *args)
+    try:
+        return await job
+    except asyncio.CancelledError:
+        ctx.cancel.set()  # the crew stops at its next model or tool call
+        job.add_done_callback(_forget)  # its StepCancelled is expected, not news
+        host.cancelled_steps += 1
+        raise
+
+
+async def _validated(
+    raw: str,
+    family: str,
+    llm: BaseLLM,
+    host: StepHost,
+    ctx: StepContext,
+    progress: dict[str, Any],
+) -> AgentOutput:
+    """The final answer as the mode's output model. An answer that does not fit gets ONE
+    corrective re-ask with the validation error (a model call like any other: journalled,
+    billed, reserved from the run's pool); a second misfit fails the step."""
+    try:
+        return parse_output(raw, family)
+    except AgentOutputInvalid as first:
+        if not isinstance(llm, ChainLLM):  # the offline policy answers alike every time
+            raise
+        progress["phase"] = "corrective re-ask"
+        again = await _in_pool(host, ctx, llm.reask, str(first), family)
+        try:
+            return parse_output(again, family)
+        except AgentOutputInvalid as second:
+            raise AgentOutputInvalid(
+                f"{second} (after one corrective re-ask; before it: {first})"
+            ) from None
 
 
 async def run_crew_step(
@@ -172,26 +224,38 @@ async def run_crew_step(
             stored = await store.config_version(agent.id, version)
             config = AgentConfig.model_validate(stored.body)
         chain = resolve_chain(agent, inp.mode, config)
-        if not chain.offline:
-            ctx.journal = StoreCallJournal(
-                store,
-                asyncio.get_running_loop(),
-                tenant=inp.tenant,
-                workflow_id=inp.workflow_id,
-                run_id=inp.run_id,
-                step_key=step_key(inp),
-                attempt=attempt,
-                agent=agent.id,
-                mode=inp.mode,
+        if inp.price_as:
+            # An estimate: the offline policy whatever keys are set, its calls priced.
+            ctx.pricing = offline_pricing(inp.price_as, agent, inp.mode, config)
+            chain = chain.model_copy(
+                update={"links": [], "offline": True, "offline_reason": "price_as"}
             )
-            if inp.budget_usd is not None:
-                prior = await store.ledger_totals(inp.workflow_id, inp.run_id, step_key(inp))
-                ctx.budget_nanos = round(inp.budget_usd * NANOS_PER_USD)
-                ctx.prior_nanos = prior.usd_nanos
-        job = asyncio.get_running_loop().run_in_executor(
-            host.pool,
-            _counted_run_crew,
+        # Offline calls are in the ledger too (their estimates, $0 unless priced).
+        ctx.journal = StoreCallJournal(
+            store,
+            asyncio.get_running_loop(),
+            tenant=inp.tenant,
+            workflow_id=inp.workflow_id,
+            run_id=inp.run_id,
+            step_key=step_key(inp),
+            attempt=attempt,
+            agent=agent.id,
+            mode=inp.mode,
+        )
+        if inp.budget_usd is not None:
+            prior = await store.ledger_totals(inp.workflow_id, inp.run_id, step_key(inp))
+            ctx.budget_nanos = round(inp.budget_usd * NANOS_PER_USD)
+            ctx.prior_nanos = prior.usd_nanos
+        if pooled(inp):
+            # Every model call of the attempt reserves its worst case from the run's pool.
+            ctx.run_budget = await open_run_budget(
+                inp, store, step_key=step_key(inp), attempt=attempt
+            )
+        progress["phase"] = "agent loop"
+        raw, tool_calls, llm = await _in_pool(
             host,
+            ctx,
+            _run_crew,
             agent,
             inp.mode,
             inputs,
@@ -209,19 +273,12 @@ async def run_crew_step(
                 cancel=ctx.cancel,
             ),
         )
-        progress["phase"] = "agent loop"
-        try:
-            raw, tool_calls = await job
-        except asyncio.CancelledError:
-            ctx.cancel.set()  # the crew stops at its next model or tool call
-            job.add_done_callback(_forget)  # its StepCancelled is expected, not news
-            host.cancelled_steps += 1
-            raise
         # Before the answer is read: when it was written without work that failed, that
         # failure is the news, whatever the answer looks like.
         failures = check_tool_failures(tool_calls, offline=chain.offline)
         family = agent.modes[inp.mode].output or "report"
-        output = parse_output(raw, family).model_dump(mode="json")
+        answer = await _validated(raw, family, llm, host, ctx, progress)
+        output = answer.model_dump(mode="json")
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -238,16 +295,16 @@ async def run_crew_step(
         config_version=version or None,
         tool_ms=round(ctx.tool_ms, 3),
     )
+    # What the step cost across all its attempts (a retry reuses paid calls, and the
+    # workflow's budget only ever sees this result); offline: its estimates, $0 unless priced.
+    totals = await store.ledger_totals(inp.workflow_id, inp.run_id, step_key(inp))
     if chain.offline:
         result.provider, result.model = OFFLINE_PROVIDER, OFFLINE_MODEL
-        result.tokens_in, result.tokens_out = ctx.usage.tokens_in, ctx.usage.tokens_out
     else:
-        # What the step cost across all its attempts (a retry reuses paid calls, and the
-        # workflow's budget only ever sees this result).
-        totals = await store.ledger_totals(inp.workflow_id, inp.run_id, step_key(inp))
         result.provider, result.model = ctx.usage.provider, ctx.usage.model
-        result.tokens_in, result.tokens_out = totals.tokens_in, totals.tokens_out
-        result.cost_usd = totals.usd
+    result.tokens_in, result.tokens_out = totals.tokens_in, totals.tokens_out
+    result.cost_usd = totals.usd
+    await report_pool(result, inp, store)
     await deliver(result, output, inp, host.store)
     result.duration_ms = (time.perf_counter() - started) * 1000
     return result
@@ -262,5 +319,7 @@ def _summary(
     inp: AgentStepInput, output: dict[str, Any], chain: ResolvedChain, failures: ToolFailures
 ) -> str:
     via = "offline policy" if chain.offline else "providers"
+    if chain.offline and inp.price_as:
+        via += f", priced as {inp.price_as}"
     text = str(output.get("summary", ""))[:180]
     return f"{inp.agent}/{inp.mode} ({via}): {text}{failures.note()}"

@@ -1,15 +1,15 @@
 """The body of an agent configuration version (stored in the store, pinned per run).
 
 A version overrides catalog defaults without editing YAML: the provider chain, temperature,
-persona, extra instructions, per mode. Everything is optional; an empty body means "catalog
-defaults". Light module (pydantic only).
+output tokens per model call (``max_tokens``), persona, extra instructions, per mode.
+Everything is optional; an empty body means "catalog defaults". Light module (pydantic only).
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities.catalog.catalog import AgentSpec
+from activities.catalog.catalog import MAX_TOKENS_LIMIT, AgentSpec
 from activities.providers.refs import ProviderRef
 
 
@@ -18,6 +18,9 @@ class ModeConfig(BaseModel):
 
     providers: list[ProviderRef] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(
+        default=None, ge=1, le=MAX_TOKENS_LIMIT, description="output tokens per model call"
+    )
     instructions: str | None = Field(default=None, description="appended to the mode's task")
 
 
@@ -26,6 +29,12 @@ class AgentConfig(BaseModel):
 
     providers: list[ProviderRef] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TOKENS_LIMIT,
+        description="output tokens per model call, every mode (a mode's own setting wins)",
+    )
     role: str | None = None
     goal: str | None = None
     backstory: str | None = None
@@ -44,3 +53,13 @@ class AgentConfig(BaseModel):
 
     def mode(self, name: str) -> ModeConfig:
         return self.modes.get(name) or ModeConfig()
+
+
+def max_tokens(agent: AgentSpec, mode: str, config: AgentConfig | None) -> int:
+    """Output tokens one model call of the step may generate: the configuration version's
+    (mode, then agent), else the catalog's (mode, then agent, default 2048)."""
+    if config is not None:
+        for value in (config.mode(mode).max_tokens, config.max_tokens):
+            if value is not None:
+                return value
+    return agent.max_tokens_for(mode)

@@ -15,6 +15,8 @@ Schema of one agent file (every key is checked; unknown keys are errors)::
     tools: [page_analysis, ...]      # toolbox shared by every mode
     providers: [openai:gpt-4o-mini, anthropic:claude-3-5-haiku-latest]   # failover order
     temperature: 0.2
+    max_tokens: 2048                 # output tokens per model call (default 2048; a mode may
+                                     # override): what a call's worst-case cost is priced at
     max_iter: 8                      # CrewAI loop bound (tool calls + answer)
     timeout: 10m                     # optional: default start-to-close of one attempt
                                      # (30s, 5m, 1h30m, ...; a step's own timeout wins)
@@ -74,6 +76,9 @@ CATEGORIES = (
     "system",
 )
 MODES_PER_AGENT = 4
+DEFAULT_MAX_TOKENS = 2048
+"""Output tokens one model call may generate unless the mode, agent or configuration says."""
+MAX_TOKENS_LIMIT = 200_000
 CONNECTORS = frozenset(
     {
         "google_ads",
@@ -120,6 +125,12 @@ class ModeSpec(BaseModel):
     goal: str | None = None
     backstory: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TOKENS_LIMIT,
+        description="most output tokens one model call may generate; overrides the agent's",
+    )
     timeout: Duration | None = Field(
         default=None, description="start-to-close of one attempt; overrides the agent's"
     )
@@ -164,6 +175,13 @@ class AgentSpec(BaseModel):
     tools: list[str] = Field(default_factory=list)
     providers: list[ProviderRef] = Field(default_factory=list)
     temperature: float = Field(default=0.2, ge=0, le=2)
+    max_tokens: int = Field(
+        default=DEFAULT_MAX_TOKENS,
+        ge=1,
+        le=MAX_TOKENS_LIMIT,
+        description="most output tokens one model call may generate (every mode's default): "
+        "bounds a runaway generation and makes a call's worst-case cost known",
+    )
     max_iter: int = Field(default=8, ge=1, le=50)
     timeout: Duration | None = Field(
         default=None, description="default start-to-close of one attempt of any mode"
@@ -237,6 +255,11 @@ class AgentSpec(BaseModel):
 
     def provider_chain(self, mode: str) -> list[ProviderRef]:
         return list(self.modes[mode].providers or self.providers)
+
+    def max_tokens_for(self, mode: str) -> int:
+        """The mode's output-token limit per model call, else the agent's."""
+        own = self.modes[mode].max_tokens
+        return own if own is not None else self.max_tokens
 
 
 def task_queue_for(category: str) -> str:

@@ -5,13 +5,24 @@ Per model call CrewAI makes:
 
 1. The request (messages + stop words) is hashed; if this run's step already paid for the
    same request in an earlier attempt (call journal), that answer is returned and the ledger
-   gets a ``reused`` row — no provider call, no money.
-2. Otherwise providers are tried in order. Rate limits, 5xx, timeouts, connection errors and
+   gets a ``reused`` row — no provider call, no money, nothing reserved.
+2. Otherwise, when the step draws on a run pool (``budget_pool``), the call's worst case is
+   reserved from it first: an upper bound of its input tokens (`prompt_token_bound`) times
+   the input price plus ``max_tokens`` times the output price, at the priciest link of the
+   chain. A pool that cannot hold it refuses the call (`RunBudgetExhausted`, not retried).
+   Then providers are tried in order. Rate limits, 5xx, timeouts, connection errors and
    malformed responses fail over to the next provider; a rate-limited provider is skipped
    for the rest of the attempt until its Retry-After passes. Auth (401/403) and bad requests
    (400/404/422) stop the step at once (`ProviderFatalError`): no failover can fix them.
 3. The answer's token usage is priced and written to the ledger and journal (one
-   transaction, keyed) before CrewAI sees it.
+   transaction, keyed) before CrewAI sees it, and the reservation is settled to that bill
+   ($0 when no provider answered).
+
+Every call asks for at most ``max_tokens`` output tokens (per mode in the catalog, or the
+configuration version), so its worst case is known and a runaway generation cannot hold a
+step. `ChainLLM.reask` is the one corrective re-ask of a final answer that does not fit the
+mode's output model: the same conversation plus the validation error, through the same
+chain, journal and pool.
 
 If every provider fails, `ProvidersExhausted` ends the attempt; Temporal retries it, after
 the earliest Retry-After when one was given. Nothing here sleeps.
@@ -28,13 +39,17 @@ import activities.crew.env  # noqa: F401  (must precede the first crewai import)
 
 import hashlib
 import json
+import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from crewai.llms.base_llm import BaseLLM
 from pydantic import BaseModel, PrivateAttr
 
+from activities.catalog.catalog import DEFAULT_MAX_TOKENS
+from activities.catalog.output_models import schema_hint
 from activities.crew.patches import call_stop_override, owns_retries, without_crewai_retry
 from activities.providers.errors import (
     ProviderFailure,
@@ -47,7 +62,13 @@ from activities.providers.prices import Price, cost_nanos, price_for
 from activities.providers.refs import ProviderRef
 from activities.providers.step_context import StepContext
 
+log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 4
+BOUND_BYTES_PER_TOKEN = 3
+"""For the worst case of a call: tokenizers average about 4 characters of English a token;
+3 bytes of UTF-8 a token bounds ordinary text (prose, JSON, code) from above."""
+TOKENS_PER_MESSAGE = 4  # role and separators a chat format adds to each message
+TOKENS_PER_REQUEST = 3  # and to the request (the reply's priming)
 
 
 def request_hash(messages: list[dict[str, Any]], stop: list[str]) -> str:
@@ -71,14 +92,29 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
+def prompt_token_bound(messages: list[dict[str, Any]]) -> int:
+    """An upper estimate of the input tokens of a request, for its worst-case cost."""
+    size = sum(len(str(m.get("content", "")).encode()) for m in messages)
+    return (
+        math.ceil(size / BOUND_BYTES_PER_TOKEN)
+        + TOKENS_PER_MESSAGE * len(messages)
+        + TOKENS_PER_REQUEST
+    )
+
+
 class _Link:
     """One provider of the chain with its client, price and rate-limit cooldown."""
 
-    def __init__(self, ref: ProviderRef, temperature: float | None):
+    def __init__(self, ref: ProviderRef, temperature: float | None, max_tokens: int):
         self.ref = ref
         self.price: Price = price_for(ref)
-        self.llm = build_native_llm(ref, temperature=temperature)
+        self.max_tokens = max_tokens
+        self.llm = build_native_llm(ref, temperature=temperature, max_tokens=max_tokens)
         self.cooldown_until = 0.0
+
+    def worst_nanos(self, prompt_tokens: int) -> int:
+        """The most a call of ``prompt_tokens`` input tokens can cost on this link."""
+        return cost_nanos(self.price, prompt_tokens, self.max_tokens)
 
     def cooling(self, now: float) -> float:
         return max(0.0, self.cooldown_until - now)
@@ -112,17 +148,44 @@ class ChainLLM(BaseLLM):
 
     _links: list[_Link] = PrivateAttr(default_factory=list)
     _ctx: StepContext = PrivateAttr(default_factory=StepContext)
+    _last_request: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+    _last_answer: str = PrivateAttr(default="")
 
     @classmethod
     def build(
-        cls, refs: list[ProviderRef], ctx: StepContext, *, temperature: float | None
+        cls,
+        refs: list[ProviderRef],
+        ctx: StepContext,
+        *,
+        temperature: float | None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> ChainLLM:
         if not refs:
             raise ValueError("a provider chain needs at least one provider")
-        llm = cls(model="+".join(r.label for r in refs), temperature=temperature)
-        llm._links = [_Link(ref, temperature) for ref in refs]
+        llm = cls(
+            model="+".join(r.label for r in refs), temperature=temperature, max_tokens=max_tokens
+        )
+        llm._links = [_Link(ref, temperature, max_tokens) for ref in refs]
         llm._ctx = ctx
         return llm
+
+    def worst_nanos(self, messages: list[dict[str, Any]]) -> int:
+        """The call's worst case at the priciest link (any link may end up answering)."""
+        prompt = prompt_token_bound(messages)
+        return max(link.worst_nanos(prompt) for link in self._links)
+
+    def reask(self, problem: str, family: str) -> str:
+        """The one corrective re-ask: the conversation that produced the final answer, the
+        answer, and what is wrong with it; returns the new answer (the caller validates it).
+        A model call like any other: journalled, billed, reserved from the run's pool."""
+        if not self._last_request:
+            raise RuntimeError("no final answer to correct: the chain was never called")
+        messages = [
+            *self._last_request,
+            {"role": "assistant", "content": self._last_answer},
+            {"role": "user", "content": reask_prompt(problem, family)},
+        ]
+        return str(self.call(messages))
 
     def supports_function_calling(self) -> bool:
         return False
@@ -159,14 +222,63 @@ class ChainLLM(BaseLLM):
         stop = list(self.stop_sequences)
         digest = request_hash(msgs, stop)
         index = ctx.next_call_index(digest)
+        self._last_request = msgs
         if ctx.journal is not None:
             hit = ctx.journal.lookup(digest, index)
             if hit is not None:
                 ctx.journal.record_reuse(digest, index, hit)
                 ctx.usage.reused_calls += 1
                 ctx.usage.provider, ctx.usage.model = hit.provider, hit.model
+                self._last_answer = hit.response
                 return hit.response
         ctx.check_budget()
+        pool = ctx.run_budget
+        if pool is not None:
+            pool.reserve(digest, index, self.worst_nanos(msgs))  # or RunBudgetExhausted
+        answer: _Answer | None = None
+        try:
+            answer = self._ask_links(msgs, stop, callbacks, from_task, from_agent, response_model)
+            self._last_answer = answer.text
+            if ctx.journal is not None:
+                ctx.journal.record_billed(
+                    digest,
+                    index,
+                    provider=answer.link.ref.provider,
+                    model=answer.link.ref.model,
+                    tokens_in=answer.tokens_in,
+                    tokens_out=answer.tokens_out,
+                    usd_nanos=answer.nanos,
+                    response=answer.text,
+                )
+        except BaseException:
+            # No answer: the hold is released ($0, as the ledger has it). An answer that
+            # could not be recorded keeps its hold: charged in full, never lost.
+            if pool is not None and answer is None:
+                try:
+                    pool.settle(digest, index, 0)
+                except Exception:
+                    log.warning("could not release the reservation of a failed call", exc_info=True)
+            raise
+        if pool is not None:
+            pool.settle(digest, index, answer.nanos)
+        link = answer.link
+        ctx.usage.billed_calls += 1
+        ctx.usage.add(
+            link.ref.provider, link.ref.model, answer.tokens_in, answer.tokens_out, answer.nanos
+        )
+        return answer.result
+
+    def _ask_links(
+        self,
+        msgs: list[dict[str, Any]],
+        stop: list[str],
+        callbacks: Any,
+        from_task: Any,
+        from_agent: Any,
+        response_model: type[BaseModel] | None,
+    ) -> _Answer:
+        """Try the links in order: the first answer, priced."""
+        ctx = self._ctx
         failures: list[ProviderFailure] = []
         now = time.monotonic()
         for link in self._links:
@@ -197,19 +309,30 @@ class ChainLLM(BaseLLM):
                 failures.append(failure)
                 continue
             text = result.model_dump_json() if isinstance(result, BaseModel) else str(result)
-            nanos = cost_nanos(link.price, tokens_in, tokens_out)
-            if ctx.journal is not None:
-                ctx.journal.record_billed(
-                    digest,
-                    index,
-                    provider=link.ref.provider,
-                    model=link.ref.model,
-                    tokens_in=tokens_in,
-                    tokens_out=tokens_out,
-                    usd_nanos=nanos,
-                    response=text,
-                )
-            ctx.usage.billed_calls += 1
-            ctx.usage.add(link.ref.provider, link.ref.model, tokens_in, tokens_out, nanos)
-            return result
+            return _Answer(
+                result=result,
+                text=text,
+                link=link,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                nanos=cost_nanos(link.price, tokens_in, tokens_out),
+            )
         raise ProvidersExhausted(failures)
+
+
+@dataclass
+class _Answer:
+    result: Any
+    text: str
+    link: _Link
+    tokens_in: int
+    tokens_out: int
+    nanos: int
+
+
+def reask_prompt(problem: str, family: str) -> str:
+    return (
+        f"{problem}\n\nThat final answer cannot be used. Reply again with the final answer "
+        f"only: a single JSON object for the '{family}' output model, matching this JSON "
+        f"schema, with no prose and no code fence: {schema_hint(family)}"
+    )

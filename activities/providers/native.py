@@ -25,7 +25,11 @@ class ProviderNotConfigured(LookupError):
     """The provider's credentials are not in the secrets store."""
 
 
-def build_native_llm(ref: ProviderRef, *, temperature: float | None) -> BaseLLM:
+def build_native_llm(
+    ref: ProviderRef, *, temperature: float | None, max_tokens: int | None = None
+) -> BaseLLM:
+    """``max_tokens`` caps the output of every call (each SDK under its own name), so a
+    call's worst-case cost is known and a runaway generation cannot hold a step."""
     key = api_key_for(ref)
     if ref.provider == "openai":
         from crewai.llms.providers.openai.completion import OpenAICompletion
@@ -37,6 +41,9 @@ def build_native_llm(ref: ProviderRef, *, temperature: float | None) -> BaseLLM:
             timeout=ref.timeout_s,
             max_retries=0,
             temperature=temperature,
+            # OpenAI's current models take max_completion_tokens (reasoning models refuse
+            # max_tokens); it bounds reasoning and visible output tokens together.
+            max_completion_tokens=max_tokens,
         )
     if ref.provider == "openai_compatible":
         from crewai.llms.providers.openai.completion import OpenAICompletion
@@ -50,6 +57,7 @@ def build_native_llm(ref: ProviderRef, *, temperature: float | None) -> BaseLLM:
             timeout=ref.timeout_s,
             max_retries=0,
             temperature=temperature,
+            max_tokens=max_tokens,  # the name vLLM, Ollama and gateways all take
         )
     if ref.provider == "anthropic":
         from crewai.llms.providers.anthropic.completion import AnthropicCompletion
@@ -61,6 +69,7 @@ def build_native_llm(ref: ProviderRef, *, temperature: float | None) -> BaseLLM:
             timeout=ref.timeout_s,
             max_retries=0,
             temperature=temperature,
+            max_tokens=max_tokens,  # None: CrewAI's per-model default (Anthropic requires one)
         )
     if ref.provider == "gemini":
         from crewai.llms.providers.gemini.completion import GeminiCompletion
@@ -72,6 +81,7 @@ def build_native_llm(ref: ProviderRef, *, temperature: float | None) -> BaseLLM:
             api_key=_require(ref, key),
             client_params={"http_options": http},
             temperature=temperature,
+            max_output_tokens=max_tokens,
         )
     raise ValueError(f"{ref.label} is not a network provider")
 

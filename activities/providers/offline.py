@@ -11,8 +11,13 @@ policy itself only follows the mode's ``offline_plan`` from the catalog:
   ``Final Answer: {json}`` — the mode's output model built from those tool results
   (`offline_answer.build_answer`), so the output changes when the input does.
 
-Token counts are estimates (4 characters a token) priced at $0; the ledger and journal are
-not written for it (nothing was billed, and the policy replays identically on retry).
+Token counts are estimates (4 characters a token). Each call writes one ledger row
+(provider ``offline``, model ``offline-policy``, keyed like a real call by run, step, attempt
+and request) priced at $0, or — when the step has ``price_as`` — at that model's listed
+price, recorded as ``priced_as``: the cost of the run known before a cent is spent. An
+attempt's rows are written in one transaction with its final answer (each at once when it
+draws on the run's budget pool). The call journal is not written (nothing to reuse: the
+policy replays identically on retry).
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from typing import Any
 from crewai.llms.base_llm import BaseLLM
 from pydantic import BaseModel, PrivateAttr
 
+from activities.providers.chain import normalize_messages, request_hash
 from activities.providers.offline_answer import ToolResult, build_answer
-from activities.providers.step_context import StepContext
+from activities.providers.prices import cost_nanos
+from activities.providers.step_context import OfflineCall, StepContext
 
 OFFLINE_PROVIDER = "offline"
 OFFLINE_MODEL = "offline-policy"
@@ -138,6 +145,7 @@ class OfflineLLM(BaseLLM):
     _inputs: dict[str, Any] = PrivateAttr(default_factory=dict)
     _answer_args: dict[str, Any] = PrivateAttr(default_factory=dict)
     _ctx: StepContext = PrivateAttr(default_factory=StepContext)
+    _pending: list[OfflineCall] = PrivateAttr(default_factory=list)  # ledger rows to write
 
     @classmethod
     def build(
@@ -190,12 +198,20 @@ class OfflineLLM(BaseLLM):
         from_agent: Any = None,
         response_model: type[BaseModel] | None = None,
     ) -> Any:
-        self._ctx.check_cancelled()
+        ctx = self._ctx
+        try:
+            ctx.check_cancelled()
+            if ctx.pricing.priced_as is not None:
+                ctx.check_budget()  # priced estimates count against the step's cap like bills
+        except Exception:
+            self._flush()  # the calls already made stay on record
+            raise
         conversation = (
             [{"role": "user", "content": messages}] if isinstance(messages, str) else messages
         )
         results = read_observations(conversation)
-        if len(results) < len(self._plan):
+        final = len(results) >= len(self._plan)
+        if not final:
             step = next_call(self._plan, self._inputs, results)
             reply = (
                 f"Thought: Step {len(results) + 1} of the plan runs {step.tool}.\n"
@@ -208,12 +224,44 @@ class OfflineLLM(BaseLLM):
                 "Thought: I now know the final answer\n"
                 f"Final Answer: {json.dumps(answer, ensure_ascii=False, default=str)}"
             )
-        usage = self._ctx.usage
-        usage.billed_calls += 1
-        usage.add(OFFLINE_PROVIDER, OFFLINE_MODEL, _tokens(_texts(conversation)), _tokens(reply), 0)
+        tokens_in, tokens_out = _tokens(_texts(conversation)), _tokens(reply)
+        nanos = cost_nanos(ctx.pricing.price, tokens_in, tokens_out)
+        digest = request_hash(normalize_messages(messages), list(self.stop_sequences))
+        index = ctx.next_call_index(digest)
+        # A priced estimate draws on the run's pool like a bill (its exact cost is its worst
+        # case: known before the answer is given), so an estimate stops where a run would.
+        pool = ctx.run_budget if nanos else None
+        if pool is not None:
+            pool.reserve(digest, index, nanos)  # or RunBudgetExhausted
+        self._pending.append(
+            OfflineCall(
+                request_hash=digest,
+                call_index=index,
+                provider=OFFLINE_PROVIDER,
+                model=OFFLINE_MODEL,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                usd_nanos=nanos,
+                priced_as=ctx.pricing.priced_as,
+            )
+        )
+        if final or pool is not None:
+            # One transaction per attempt (the final answer is its last call) rather than
+            # one per call: the rows are a record nothing reads before the step ends. A
+            # call held in the run's pool is written before its reservation settles.
+            self._flush()
+        if pool is not None:
+            pool.settle(digest, index, nanos)
+        ctx.usage.billed_calls += 1
+        ctx.usage.add(OFFLINE_PROVIDER, OFFLINE_MODEL, tokens_in, tokens_out, nanos)
         return reply
 
     call._crewai_rate_limit_wrapped = True  # type: ignore[attr-defined]
+
+    def _flush(self) -> None:
+        if self._pending and self._ctx.journal is not None:
+            self._ctx.journal.record_estimates(self._pending)
+        self._pending = []
 
 
 def _texts(messages: Any) -> str:

@@ -3,7 +3,8 @@
 Prices change: keep this table current (or set ``price_in_per_mtok`` / ``price_out_per_mtok``
 on a provider entry, which wins). A billed model without a price fails the step before any
 call is made, rather than writing a ledger that silently says $0. Self-hosted
-``openai_compatible`` endpoints cost $0 unless priced on their entry; ``offline`` is $0.
+``openai_compatible`` endpoints cost $0 unless priced on their entry; ``offline`` is $0,
+unless a step prices its token estimates as a listed model (``price_as``, `listed_price`).
 
 Amounts are computed in integer nano-dollars (1e-9 USD), the ledger's unit, so sums are exact.
 """
@@ -63,6 +64,18 @@ def price_for(ref: ProviderRef) -> Price:
         raise PriceUnknown(
             f"no price for {ref.label}: add it to activities/providers/prices.py or set "
             "price_in_per_mtok/price_out_per_mtok on the provider entry"
+        ) from None
+
+
+def listed_price(label: str) -> Price:
+    """The table's price of ``provider:model`` (what ``price_as`` names): an estimate priced
+    as a model must name one whose price is known, never quietly cost $0."""
+    try:
+        return PRICES[label.strip()]
+    except KeyError:
+        raise PriceUnknown(
+            f"price_as {label!r} names no model with a known price; known: "
+            f"{', '.join(sorted(PRICES))} (prices live in activities/providers/prices.py)"
         ) from None
 
 

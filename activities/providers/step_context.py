@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from activities.providers.estimates import UNPRICED, OfflinePricing
 from store.records import JournalHit
 
 
@@ -17,6 +19,44 @@ class StepCancelled(RuntimeError):
 
 class StepBudgetExceeded(RuntimeError):
     """The step spent its ``budget_usd`` on model calls; no further call is made."""
+
+
+class RunBudgetExhausted(RuntimeError):
+    """The run's pool cannot hold this call's worst case: the call is not made."""
+
+    def __init__(
+        self, *, pool: str, cap_nanos: int, spent_nanos: int, reserved_nanos: int, worst_nanos: int
+    ):
+        self.pool = pool
+        self.cap_nanos = cap_nanos
+        self.spent_nanos = spent_nanos
+        self.reserved_nanos = reserved_nanos
+        self.worst_nanos = worst_nanos
+        super().__init__(
+            f"run budget exhausted: pool {pool} has a cap of ${cap_nanos / 1e9:.6f}, "
+            f"${spent_nanos / 1e9:.6f} spent and ${reserved_nanos / 1e9:.6f} held by calls "
+            f"in flight; this call's worst case ${worst_nanos / 1e9:.6f} does not fit"
+        )
+
+    def details(self) -> dict[str, object]:
+        return {
+            "pool": self.pool,
+            "cap_usd": self.cap_nanos / 1e9,
+            "spent_usd": self.spent_nanos / 1e9,
+            "reserved_usd": self.reserved_nanos / 1e9,
+            "worst_usd": self.worst_nanos / 1e9,
+        }
+
+
+class RunBudget(Protocol):
+    """The run's pool of money (the store, bridged from the worker thread). Every model call
+    reserves its worst case before it is made and settles to its bill after."""
+
+    def reserve(self, request_hash: str, call_index: int, worst_nanos: int) -> None:
+        """Hold the worst case, or raise `RunBudgetExhausted`."""
+
+    def settle(self, request_hash: str, call_index: int, billed_nanos: int) -> None:
+        """The call's bill (0: no provider answered) replaces its reservation."""
 
 
 class CallJournal(Protocol):
@@ -38,6 +78,23 @@ class CallJournal(Protocol):
     ) -> None: ...
 
     def record_reuse(self, request_hash: str, call_index: int, hit: JournalHit) -> None: ...
+
+    def record_estimates(self, calls: Sequence[OfflineCall]) -> None:
+        """Calls of the offline policy: ledger only (nothing to reuse: it replays alike)."""
+
+
+@dataclass(frozen=True)
+class OfflineCall:
+    """One call of the offline policy, as its ledger row records it."""
+
+    request_hash: str
+    call_index: int
+    provider: str
+    model: str
+    tokens_in: int
+    tokens_out: int
+    usd_nanos: int
+    priced_as: str | None
 
 
 @dataclass
@@ -65,6 +122,9 @@ class StepContext:
     tool_ms: float = 0.0
     budget_nanos: int | None = None
     prior_nanos: int = 0  # billed by earlier attempts of this step
+    run_budget: RunBudget | None = None  # the run's pool (budget_pool); None = no pool
+    # what the offline policy's estimates cost: $0, or priced as `price_as`
+    pricing: OfflinePricing = field(default_factory=lambda: UNPRICED)
     _occurrences: Counter[str] = field(default_factory=Counter)
 
     def check_cancelled(self) -> None:

@@ -45,7 +45,7 @@ def run(
     commission_bps: float = 0.0,
     slippage_bps: float = 0.0,
     risk_free_rate: float = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: float = 252,
 ) -> tuple[pd.DataFrame, Performance]:
     import numpy as np
     import pandas as pd

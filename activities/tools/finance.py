@@ -27,32 +27,87 @@ def npv(rate: float, cash_flows: list[float]) -> float:
     return sum(cf / (1 + rate) ** t for t, cf in enumerate(cash_flows))
 
 
+def _npv_sign(rate: float, flows: list[float]) -> float:
+    """NPV at `rate` times a positive factor: same sign, same roots, and no overflow at the
+    extremes. With x = 1/(1+rate), NPV = sum(cf_t x^t); for x <= 1 that sum is evaluated by
+    Horner's rule, for x > 1 the sum times x^-n (powers of 1+rate < 1)."""
+    y = 1 + rate
+    acc = 0.0
+    if y >= 1:
+        x = 1 / y
+        for cf in reversed(flows):
+            acc = acc * x + cf
+    else:
+        for cf in flows:
+            acc = acc * y + cf
+    return acc
+
+
+def irr_bounds(cash_flows: list[float]) -> tuple[float, float] | None:
+    """Rates between which every IRR lies, from Cauchy's bounds on the roots of the NPV
+    polynomial in x = 1/(1+r): with c0 / cn the first / last non-zero flows,
+    c0 / (|c0| + max|c1..cn|) <= |x| <= 1 + max|c0..cn-1| / |cn|, so
+    1/(1 + max|c0..cn-1|/|cn|) - 1 <= IRR <= max|c1..cn| / |c0|. None for fewer than two
+    non-zero flows."""
+    nonzero = [i for i, cf in enumerate(cash_flows) if cf]
+    if len(nonzero) < 2:
+        return None
+    flows = cash_flows[nonzero[0] : nonzero[-1] + 1]
+    c0, cn = abs(flows[0]), abs(flows[-1])
+    return 1 / (1 + max(map(abs, flows[:-1])) / cn) - 1, max(map(abs, flows[1:])) / c0
+
+
 def irr(cash_flows: list[float], low: float = -0.9999, high: float = 10.0) -> float | None:
     """The rate where NPV = 0, by bisection on the first sign change of NPV over a grid.
-    Bisection rather than Newton: it cannot diverge, and 100 halvings are exact to 1e-15.
-    None when NPV never changes sign (all-positive or all-negative flows)."""
+    Bisection rather than Newton: it cannot diverge, and it runs to the float's precision.
+    The grid covers `low`..`high` (-99.99% to 1,000%) first, so a root there is preferred when
+    there are several; then it widens out to `irr_bounds`, beyond which no root can lie (an
+    IRR of 4,900% is found). None when NPV never changes sign (all-positive or all-negative
+    flows, or flows whose NPV only touches zero)."""
     if not any(cf < 0 for cf in cash_flows) or not any(cf > 0 for cf in cash_flows):
         return None
-    grid = [low + (high - low) * (i / 400) ** 2 for i in range(401)]
-    prev_r, prev_v = grid[0], npv(grid[0], cash_flows)
-    for r in grid[1:]:
-        v = npv(r, cash_flows)
+    nonzero = [i for i, cf in enumerate(cash_flows) if cf]
+    flows = cash_flows[nonzero[0] : nonzero[-1] + 1]  # zeros at either end move no root
+    bounds = irr_bounds(flows)
+    assert bounds is not None  # flows has a negative and a positive value
+    floor, ceiling = (1 + bounds[0]) / 2 - 1, 2 * bounds[1] + 1  # a margin past each bound
+    grids = [[low + (high - low) * (i / 400) ** 2 for i in range(401)]]
+    if ceiling > high:  # upwards: steps of at most 1% in 1 + rate, at most 4,000 of them
+        steps = min(4000, math.ceil(math.log((1 + ceiling) / (1 + high)) / math.log(1.01)))
+        grow = ((1 + ceiling) / (1 + high)) ** (1 / steps)
+        grids.append([(1 + high) * grow**i - 1 for i in range(steps + 1)])
+    if floor < low:  # downwards, the same in 1 + rate
+        steps = min(4000, math.ceil(math.log((1 + low) / (1 + floor)) / math.log(1.01)))
+        shrink = ((1 + floor) / (1 + low)) ** (1 / steps)
+        grids.append([(1 + low) * shrink**i - 1 for i in range(steps + 1)])
+    for grid in grids:
+        prev_r, prev_v = grid[0], _npv_sign(grid[0], flows)
         if prev_v == 0:
             return prev_r
-        if (prev_v < 0) != (v < 0):
-            a, b, fa = prev_r, r, prev_v
-            for _ in range(200):
-                mid = (a + b) / 2
-                fm = npv(mid, cash_flows)
-                if (fa < 0) == (fm < 0):
-                    a, fa = mid, fm
-                else:
-                    b = mid
-                if b - a < 1e-12:
-                    break
-            return (a + b) / 2
-        prev_r, prev_v = r, v
+        for r in grid[1:]:
+            v = _npv_sign(r, flows)
+            if v == 0:
+                return r
+            if (prev_v < 0) != (v < 0):
+                return _bisect(flows, prev_r, prev_v, r)
+            prev_r, prev_v = r, v
     return None
+
+
+def _bisect(flows: list[float], a: float, fa: float, b: float) -> float:
+    """The root between a and b (either order), where NPV changes sign."""
+    for _ in range(200):
+        mid = (a + b) / 2
+        if mid in (a, b):  # a and b are adjacent floats
+            break
+        fm = _npv_sign(mid, flows)
+        if fm == 0:
+            return mid
+        if (fa < 0) == (fm < 0):
+            a, fa = mid, fm
+        else:
+            b = mid
+    return (a + b) / 2
 
 
 def payback(cash_flows: list[float], rate: float = 0.0) -> float | None:

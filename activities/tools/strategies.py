@@ -3,16 +3,26 @@
 The exposure decided at bar t's close is held from bar t+1 (the backtester shifts it), so no
 template can trade on a price it has not yet seen. Exposure is a fraction of equity: 1 = fully
 long, 0 = flat, -1 = fully short (only when `allow_short`).
+
+`sma_crossover` takes an entry mode (`ENTRY_MODES`): `cross` (the default) enters on the bar
+where the fast average crosses the slow one; `state` is in the market whenever fast is above
+slow (below, for shorts), so it is already long on the first bar both averages exist if fast
+starts above slow. Both leave when fast falls back to or below slow, so after the first cross
+they agree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     import pandas as pd
+
+EntryMode = Literal["cross", "state"]
+ENTRY_MODES: tuple[str, ...] = get_args(EntryMode)
+DEFAULT_ENTRY: EntryMode = "cross"
 
 
 @dataclass(frozen=True)
@@ -20,15 +30,18 @@ class Template:
     name: str
     description: str
     defaults: dict[str, float]
-    func: Callable[[pd.DataFrame, dict[str, float], bool], pd.Series]
+    func: Callable[..., pd.Series]  # (df, params, allow_short[, entry=...]) -> exposure
+    entry_modes: bool = False  # takes `entry` (cross | state)
 
 
 TEMPLATES: dict[str, Template] = {}
 
 
-def template(name: str, description: str, **defaults: float) -> Callable[[Any], Any]:
-    def register(func: Callable[[pd.DataFrame, dict[str, float], bool], pd.Series]) -> Any:
-        TEMPLATES[name] = Template(name, description, defaults, func)
+def template(
+    name: str, description: str, *, entry_modes: bool = False, **defaults: float
+) -> Callable[[Any], Any]:
+    def register(func: Callable[..., pd.Series]) -> Any:
+        TEMPLATES[name] = Template(name, description, defaults, func, entry_modes)
         return func
 
     return register
@@ -105,6 +118,21 @@ def _sided(long: pd.Series, short: pd.Series, allow_short: bool) -> pd.Series:
     return long - short if allow_short else long
 
 
+def _crossing(fast: pd.Series, slow: pd.Series, allow_short: bool, entry: str) -> pd.Series:
+    """Long while fast > slow, short while fast < slow (when allowed). `state` holds that
+    from any bar where it is true; `cross` enters only on the bar fast crosses slow (it was on
+    the other side or level the bar before, both averages defined), and exits the same way."""
+    if entry not in ENTRY_MODES:
+        raise ValueError(f"entry must be one of {', '.join(ENTRY_MODES)}, not {entry!r}")
+    above, below = fast > slow, (fast < slow) & slow.notna()
+    if entry == "state":
+        return _sided(above.astype(float), below.astype(float), allow_short)
+    both_before = fast.shift(1).notna() & slow.shift(1).notna()
+    up = above & both_before & (fast.shift(1) <= slow.shift(1))
+    down = below & both_before & (fast.shift(1) >= slow.shift(1))
+    return _sided(_state(up, ~above), _state(down, ~below), allow_short)
+
+
 # ---------------------------------------------------------------- templates
 
 
@@ -113,10 +141,19 @@ def _buy_and_hold(df: pd.DataFrame, p: dict[str, float], allow_short: bool) -> p
     return df["close"] * 0 + 1.0
 
 
-@template("sma_crossover", "Long while the fast SMA is above the slow SMA.", fast=50, slow=200)
-def _sma_cross(df: pd.DataFrame, p: dict[str, float], allow_short: bool) -> pd.Series:
+@template(
+    "sma_crossover",
+    "Long from the fast SMA crossing above the slow SMA until it falls back "
+    "(entry: state = long whenever fast > slow).",
+    entry_modes=True,
+    fast=50,
+    slow=200,
+)
+def _sma_cross(
+    df: pd.DataFrame, p: dict[str, float], allow_short: bool, entry: str = DEFAULT_ENTRY
+) -> pd.Series:
     f, s = sma(df["close"], p["fast"]), sma(df["close"], p["slow"])
-    return _sided((f > s).astype(float), ((f < s) & s.notna()).astype(float), allow_short)
+    return _crossing(f, s, allow_short, entry)
 
 
 @template("ema_crossover", "Long while the fast EMA is above the slow EMA.", fast=12, slow=26)
@@ -219,13 +256,18 @@ def _vol_breakout(df: pd.DataFrame, p: dict[str, float], allow_short: bool) -> p
 
 @template(
     "volatility_target",
-    "Long, sized to a target annual volatility (capped at max_leverage).",
+    "Long, sized to a target annual volatility (capped at max_leverage); bars a year from "
+    "the dates unless periods_per_year > 0.",
     target_vol=0.15,
     lookback=20,
     max_leverage=1.0,
+    periods_per_year=0,
 )
 def _vol_target(df: pd.DataFrame, p: dict[str, float], allow_short: bool) -> pd.Series:
-    realised = df["close"].pct_change().rolling(int(p["lookback"])).std() * (252**0.5)
+    from activities.tools.market_data import infer_periods_per_year
+
+    per_year = p["periods_per_year"] or infer_periods_per_year(df.index)[0]
+    realised = df["close"].pct_change().rolling(int(p["lookback"])).std() * per_year**0.5
     return (p["target_vol"] / realised).clip(upper=p["max_leverage"]).fillna(0.0)
 
 
@@ -243,8 +285,15 @@ def _reversal(df: pd.DataFrame, p: dict[str, float], allow_short: bool) -> pd.Se
 
 
 def positions(
-    df: pd.DataFrame, name: str, params: dict[str, float], allow_short: bool = False
+    df: pd.DataFrame,
+    name: str,
+    params: dict[str, float],
+    allow_short: bool = False,
+    entry: EntryMode = DEFAULT_ENTRY,
 ) -> pd.Series:
+    """Target exposure per bar; `entry` (cross | state) applies to templates with entry modes
+    and is ignored by the others."""
     t = TEMPLATES[name]
     merged = {**t.defaults, **params}
-    return t.func(df, merged, allow_short).astype(float).fillna(0.0)
+    extra = {"entry": entry} if t.entry_modes else {}
+    return t.func(df, merged, allow_short, **extra).astype(float).fillna(0.0)

@@ -6,6 +6,7 @@ OHLCV file by path or from a deterministic synthetic series.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices, BaseModel, Field
@@ -15,7 +16,17 @@ from activities.tools.artifacts import ArtifactWriter
 from activities.tools.errors import InvalidToolInput
 from activities.tools.registry import ToolInput, ToolOutput, tool
 from activities.tools.sampling import np_rng
-from activities.tools.strategies import TEMPLATES, atr, ema, macd, positions, rsi, sma
+from activities.tools.strategies import (
+    DEFAULT_ENTRY,
+    TEMPLATES,
+    EntryMode,
+    atr,
+    ema,
+    macd,
+    positions,
+    rsi,
+    sma,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,14 +34,50 @@ if TYPE_CHECKING:
 PAPER_ONLY = "Paper trading only: no orders were placed and none will be."
 
 
-def load_prices(path: str | None, inp: ToolInput, years: float) -> tuple[pd.DataFrame, str]:
-    from activities.tools.market_data import load_ohlcv, synthetic_ohlcv
+@dataclass(frozen=True)
+class Prices:
+    df: pd.DataFrame
+    source: str  # the path, or which synthetic series
+    periods_per_year: float  # bars a year, for annualising (given, or inferred from the dates)
+    frequency: str  # how periods_per_year was arrived at
+    dates_synthesized: bool  # the dates are made up: synthetic prices, or a file without dates
+    dates_note: str = ""  # why, for a file without dates
 
+
+def load_prices(
+    path: str | None, inp: ToolInput, years: float, periods_per_year: float | None = None
+) -> Prices:
+    from activities.tools.market_data import (
+        infer_periods_per_year,
+        read_ohlcv,
+        synthetic_ohlcv,
+    )
+
+    note = ""
     if path:
-        return load_ohlcv(path), path
-    return synthetic_ohlcv(
-        np_rng(inp, "prices"), years=years
-    ), f"synthetic {years:g}-year daily series"
+        data = read_ohlcv(path)
+        df, source, synthesized = data.frame, path, data.dates_synthesized
+        if synthesized:
+            note = data.synthesized_note(path)
+    else:
+        df = synthetic_ohlcv(np_rng(inp, "prices"), years=years)
+        source, synthesized = f"synthetic {years:g}-year daily series", True
+    if periods_per_year:
+        per_year, frequency = periods_per_year, "given"
+    else:
+        per_year, frequency = infer_periods_per_year(df.index)
+        if synthesized and path:
+            frequency = f"{frequency}, assumed: no dates in the file"
+    return Prices(df, source, per_year, frequency, synthesized, note)
+
+
+def template_params(name: str, overrides: dict[str, float], prices: Prices) -> dict[str, float]:
+    """Defaults, then the data's bars a year where a template annualises, then the caller's."""
+    defaults = TEMPLATES[name].defaults
+    per_year = (
+        {"periods_per_year": prices.periods_per_year} if "periods_per_year" in defaults else {}
+    )
+    return {**defaults, **per_year, **overrides}
 
 
 def check_strategy(name: str, params: dict[str, float]) -> None:
@@ -63,6 +110,21 @@ class BacktestInput(ToolInput):
     max_exposure: float = Field(
         default=1.0, gt=0, le=5, description="|exposure| is clipped to this"
     )
+    periods_per_year: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "bars a year for Sharpe, Sortino, volatility and CAGR; inferred from the "
+            "dates when not given (252 trading days, 365, 52, 12, ...)"
+        ),
+    )
+    entry: EntryMode = Field(
+        default=DEFAULT_ENTRY,
+        description=(
+            "sma_crossover entry: cross = on the bar the fast SMA crosses the slow one; "
+            "state = whenever fast is above slow"
+        ),
+    )
 
 
 class StrategyResult(backtester.Performance):
@@ -76,6 +138,9 @@ class BacktestOutput(ToolOutput):
     bars: int = 0
     start: str = ""
     end: str = ""
+    periods_per_year: float = 252.0
+    frequency: str = ""
+    dates_synthesized: bool = False
     results: list[StrategyResult] = Field(default_factory=list)
     best_strategy: str = ""
     benchmark_return: float = 0.0
@@ -83,9 +148,10 @@ class BacktestOutput(ToolOutput):
 
 
 def run_template(
-    df: pd.DataFrame, name: str, params: dict[str, float], inp: BacktestInput
+    prices: Prices, name: str, params: dict[str, float], inp: BacktestInput
 ) -> tuple[pd.DataFrame, backtester.Performance]:
-    exposure = positions(df, name, params, inp.allow_short).clip(
+    df = prices.df
+    exposure = positions(df, name, params, inp.allow_short, inp.entry).clip(
         -inp.max_exposure, inp.max_exposure
     )
     return backtester.run(
@@ -95,6 +161,7 @@ def run_template(
         commission_bps=inp.commission_bps,
         slippage_bps=inp.slippage_bps,
         risk_free_rate=inp.risk_free_rate,
+        periods_per_year=prices.periods_per_year,
     )
 
 
@@ -111,23 +178,32 @@ def backtest(inp: BacktestInput) -> BacktestOutput:
         names = list(TEMPLATES)
     for n in names:
         check_strategy(n, inp.params if n == inp.strategy else {})
-    df, source = load_prices(inp.prices_path, inp, inp.years)
+    prices = load_prices(inp.prices_path, inp, inp.years, inp.periods_per_year)
+    df, source = prices.df, prices.source
     writer = ArtifactWriter(inp, "backtest")
     results = []
     for n in names:
-        params = {**TEMPLATES[n].defaults, **(inp.params if n == inp.strategy else {})}
-        curve, perf = run_template(df, n, params, inp)
+        params = template_params(n, inp.params if n == inp.strategy else {}, prices)
+        curve, perf = run_template(prices, n, params, inp)
         path = writer.path(f"equity-{n}", "csv")
         curve.to_csv(path, index_label="date", float_format="%.6f")
         results.append(
             StrategyResult(strategy=n, params=params, equity_path=str(path), **perf.model_dump())
         )
     _curve, bench = backtester.run(
-        df["close"], df["close"] * 0 + 1.0, initial_capital=inp.initial_capital
+        df["close"],
+        df["close"] * 0 + 1.0,
+        initial_capital=inp.initial_capital,
+        periods_per_year=prices.periods_per_year,
     )
     best = max(results, key=lambda r: r.sharpe)
     first = results[0]
     recs = [PAPER_ONLY]
+    if prices.dates_note:
+        recs.append(
+            f"Dates synthesized: {prices.dates_note}. Add a 'date' column, or give "
+            "periods_per_year, before trusting the annualised figures."
+        )
     if best.sharpe < 0.5:
         recs.append(
             f"No template reaches a Sharpe of 0.5 (best {best.strategy} {best.sharpe:.2f}): "
@@ -150,8 +226,10 @@ def backtest(inp: BacktestInput) -> BacktestOutput:
         )
     return BacktestOutput(
         headline=(
-            f"{first.strategy} on {inp.symbol} ({len(df)} bars, {source}): "
-            f"CAGR {first.cagr:.1%}, Sharpe "
+            f"{first.strategy} on {inp.symbol} ({len(df)} bars, {source}; "
+            f"{prices.periods_per_year:g} bars a year, {prices.frequency}"
+            + ("; dates synthesized, none in the file" if prices.dates_note else "")
+            + f"): CAGR {first.cagr:.1%}, Sharpe "
             f"{first.sharpe:.2f}, Sortino {first.sortino:.2f}, max drawdown "
             f"{first.max_drawdown:.1%}, "
             f"{first.trades} trades, win rate {first.win_rate:.0%} (buy & "
@@ -168,6 +246,8 @@ def backtest(inp: BacktestInput) -> BacktestOutput:
             "annual_volatility": first.annual_volatility,
             "benchmark_return": bench.total_return,
             "strategies_tested": float(len(results)),
+            "periods_per_year": float(prices.periods_per_year),
+            "dates_synthesized": float(prices.dates_synthesized),
         },
         recommendations=recs,
         artifacts=writer.written,
@@ -175,6 +255,9 @@ def backtest(inp: BacktestInput) -> BacktestOutput:
         bars=len(df),
         start=str(df.index[0].date()),
         end=str(df.index[-1].date()),
+        periods_per_year=prices.periods_per_year,
+        frequency=prices.frequency,
+        dates_synthesized=prices.dates_synthesized,
         results=results,
         best_strategy=best.strategy,
         benchmark_return=bench.total_return,
@@ -212,6 +295,12 @@ class SignalGeneratorInput(ToolInput):
     )
     years: float = Field(default=2.0, gt=0.1, le=50)
     atr_stop_multiple: float = Field(default=2.0, gt=0)
+    periods_per_year: float | None = Field(
+        default=None, gt=0, description="bars a year (volatility_target); inferred when not given"
+    )
+    entry: EntryMode = Field(
+        default=DEFAULT_ENTRY, description="sma_crossover entry: cross | state (see backtest)"
+    )
 
 
 class SignalGeneratorOutput(ToolOutput):
@@ -222,6 +311,7 @@ class SignalGeneratorOutput(ToolOutput):
     stance: dict[str, float] = Field(default_factory=dict, description="strategy -> exposure now")
     indicators: dict[str, float] = Field(default_factory=dict)
     suggested_stop_loss: float | None = None
+    dates_synthesized: bool = False
     paper_trading_only: bool = True
 
 
@@ -232,11 +322,15 @@ def _rationale(
     price = float(c.iloc[i])
     up = after > before
     if name in ("sma_crossover", "ema_crossover"):
-        f = (sma if name == "sma_crossover" else ema)(c, p["fast"]).iloc[i]
-        s = (sma if name == "sma_crossover" else ema)(c, p["slow"]).iloc[i]
+        avg = sma if name == "sma_crossover" else ema
+        fast, slow = avg(c, p["fast"]), avg(c, p["slow"])
+        f, s = fast.iloc[i], slow.iloc[i]
         kind = name[:3].upper()
+        # state entry can open on the first bar both averages exist: no cross happened there
+        crossed = i > 0 and (fast.iloc[i - 1] - slow.iloc[i - 1]) * (f - s) <= 0
+        side = "above" if up else "below"
         return (
-            f"{kind}{p['fast']:g} ({f:.2f}) crossed {'above' if up else 'below'} "
+            f"{kind}{p['fast']:g} ({f:.2f}) {'crossed' if crossed else 'is'} {side} "
             f"{kind}{p['slow']:g} ({s:.2f})"
         )
     if name == "macd_crossover":
@@ -273,13 +367,14 @@ def signal_generator(inp: SignalGeneratorInput) -> SignalGeneratorOutput:
         check_strategy(n, {})
     if not inp.strategies:
         raise InvalidToolInput(f"give at least one strategy; templates: {', '.join(TEMPLATES)}")
-    df, _source = load_prices(inp.prices_path, inp, inp.years)
+    prices = load_prices(inp.prices_path, inp, inp.years, inp.periods_per_year)
+    df = prices.df
     start = max(1, len(df) - inp.recent_bars)
     signals: list[Signal] = []
     stance: dict[str, float] = {}
     for n in inp.strategies:
-        params = dict(TEMPLATES[n].defaults)
-        pos = positions(df, n, params).to_numpy()
+        params = template_params(n, {}, prices)
+        pos = positions(df, n, params, entry=inp.entry).to_numpy()
         stance[n] = float(pos[-1])
         for i in range(start, len(df)):
             before, after = float(pos[i - 1]), float(pos[i])
@@ -321,6 +416,8 @@ def signal_generator(inp: SignalGeneratorInput) -> SignalGeneratorOutput:
         round(float(c.iloc[-1]) - inp.atr_stop_multiple * last_atr, 4) if action == "buy" else None
     )
     recs = [PAPER_ONLY]
+    if prices.dates_note:
+        recs.append(f"Signal dates are made up: {prices.dates_note}.")
     if stop is not None:
         recs.append(
             "If acting on the buy, size it with risk_check using a stop at "
@@ -334,12 +431,16 @@ def signal_generator(inp: SignalGeneratorInput) -> SignalGeneratorOutput:
             f"{inp.symbol} as of {df.index[-1].date()}: {action.upper()} ({long_share:.0%} "
             f"of {len(stance)} strategies long), "
             f"{len(signals)} signals in the last {len(df) - start} bars; close "
-            f"{indicators['close']:.2f}, RSI {indicators['rsi14']:.1f}."
+            f"{indicators['close']:.2f}"
+            # RSI14 needs 15 bars; shorter files have none (NaN indicators are dropped)
+            + (f", RSI {indicators['rsi14']:.1f}" if "rsi14" in indicators else "")
+            + (" (dates synthesized: the file has none)." if prices.dates_note else ".")
         ),
         metrics={
             "signals": float(len(signals)),
             "long_share": long_share,
             "short_share": short_share,
+            "dates_synthesized": float(prices.dates_synthesized),
             **indicators,
         },
         recommendations=recs,
@@ -350,4 +451,5 @@ def signal_generator(inp: SignalGeneratorInput) -> SignalGeneratorOutput:
         stance=stance,
         indicators=indicators,
         suggested_stop_loss=stop,
+        dates_synthesized=prices.dates_synthesized,
     )

@@ -54,7 +54,7 @@ async def test_worker_killed_mid_run_loses_no_step(
 
 
 async def _start_slow(client: Client, namespace: str):  # type: ignore[no-untyped-def]
-    # the slow template's long step sleeps 3 s heartbeating every 0.5 s (heartbeat timeout 1 s)
+    # the slow template's long step sleeps 3 s, beating every third of its 1 s heartbeat timeout
     from workflows import registry as reg_mod
 
     saved = reg_mod._registry

@@ -3,14 +3,25 @@ decisions, failures, budgets, ids, search attributes, cancellation."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.testing import WorkflowEnvironment
 
+from tests.conftest import namespace_client
 from tests.support import ET, events, eventually, of_type, progress, start, wait_until_waiting
-from workflows.models import ApprovalSignal, ChoiceSignal, Decision, RunResult
+from worker.pools import build_worker
+from workflows.models import ApprovalSignal, ChoiceSignal, Decision, DecisionReceipt, RunResult
+from workflows.registry import SpecRegistry
 from workflows.search_attributes import PENDING_APPROVALS
 
 
@@ -172,6 +183,11 @@ async def test_child_workflows_ids_results_and_costs(client: Client) -> None:
     )
 
 
+def result_run_id(h: WorkflowHandle[Any, Any]) -> str:
+    assert h.result_run_id is not None
+    return h.result_run_id
+
+
 async def test_budget_waits_for_approval_then_continues(client: Client) -> None:
     h = await start(client, "budgeted")
     p = await wait_until_waiting(h, "second")
@@ -181,14 +197,19 @@ async def test_budget_waits_for_approval_then_continues(client: Client) -> None:
     result: RunResult = await h.result()
     assert result.cost_usd == pytest.approx(1.0)
     assert result.statuses["second"] == "succeeded"
-    # each agent step is told the budget left as its hard cap on model spending; the step a
-    # person approved past the budget runs uncapped
+    # every call of the run reserves from one pool capped at the budget; the person who
+    # approved passing it raised the cap by the step's estimate ($0.50), no more
     conv = client.data_converter.payload_converter
-    caps = {}
+    pools, caps = set(), {}
     for e in of_type(await events(h), ET.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED):
         inp = conv.from_payload(e.activity_task_scheduled_event_attributes.input.payloads[0], dict)
-        caps[inp["step_id"]] = inp["budget_usd"]
-    assert caps == {"first": pytest.approx(0.6), "second": None}
+        pools.add(inp["budget_pool"])
+        caps[inp["step_id"]] = inp["budget_cap_usd"]
+    assert pools == {f"{h.id}/{result_run_id(h)}"}
+    assert caps == {"first": pytest.approx(0.6), "second": pytest.approx(1.1)}
+    p = await progress(h)
+    assert p.budget_extended_usd == pytest.approx(0.5)
+    assert p.budget_alerts == [75, 90]  # $1.00 of $1.10
 
 
 async def test_budget_rejection_stops_the_run(client: Client) -> None:
@@ -284,6 +305,25 @@ async def test_cancel_reaches_the_running_activity(client: Client) -> None:
     assert len(of_type(evs, ET.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED)) == 1
     assert len(of_type(evs, ET.EVENT_TYPE_ACTIVITY_TASK_CANCELED)) == 1
     assert of_type(evs, ET.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED)
+    # cancelled means cancelled: the run and its in-flight step, never running or failed
+    p = await progress(h)
+    assert p.status == "cancelled"
+    statuses = {s.id: s.status for s in p.steps}
+    assert statuses["quick"] == "succeeded" and statuses["long"] == "cancelled"
+    assert statuses["last"] == "pending"
+
+
+async def test_cancel_while_waiting_clears_the_pending_search_attribute(client: Client) -> None:
+    h = await start(client, "approval_flow", {"topic": "cancelled"})
+    await wait_until_waiting(h, "review")
+    await h.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await h.result()
+    p = await progress(h)
+    assert p.status == "cancelled" and p.waiting == []
+    assert {s.id: s.status for s in p.steps}["review"] == "cancelled"
+    desc = await h.describe()
+    assert not desc.typed_search_attributes.get(PENDING_APPROVALS)
 
 
 async def test_outputs_key_limits_the_result(client: Client) -> None:
@@ -310,3 +350,33 @@ async def test_limits_fail_the_step_with_a_clear_message(
     cause = e.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "StepFailed"
     assert f"step `{step}`" in cause.message and message in cause.message, cause.message
+
+
+async def test_a_decision_arriving_with_its_timeout_is_taken(
+    temporal_env: WorkflowEnvironment, registry: SpecRegistry
+) -> None:
+    """The approval and the timer ending its wait land in the same workflow task (the worker
+    is away while both happen): the decision, which was accepted, is the one taken."""
+    ns = await namespace_client(temporal_env, "isolated-plans")
+    async with build_worker(ns, "workflows"):
+        h = await start(ns, "late_decision")
+        await wait_until_waiting(h, "gate")
+
+    async def timer_fired() -> bool:
+        return bool(of_type(await events(h), ET.EVENT_TYPE_TIMER_FIRED))
+
+    await eventually(timer_fired, what="the approval's timer to fire")
+    # the update waits for a worker; both reach the next workflow task together
+    decided = asyncio.create_task(
+        h.execute_update(
+            "decide",
+            Decision(step="gate", decision="approve", by="just-in-time"),
+            result_type=DecisionReceipt,
+        )
+    )
+    async with build_worker(ns, "workflows"), build_worker(ns, "system"):
+        receipt = await decided
+        result: RunResult = await h.result()
+    assert receipt.applied
+    assert result.approvals["gate"].by == "just-in-time"
+    assert result.statuses["after"] == "succeeded"

@@ -291,3 +291,33 @@ def test_expression_values_keep_their_types() -> None:
         compile_cel("{'m': params.n * 1.5}").evaluate(scope)
     t = compile_template({"all": "${['a'] + params.xs}", "text": "n=${params.n} xs=${params.xs}"})
     assert t.render(scope) == {"all": ["a", "b", "c"], "text": 'n=2 xs=["b", "c"]'}
+
+
+def test_cli_validate_reports_every_problem_in_one_pass(tmp_path: Path) -> None:
+    """A spec the model refuses (no `description`) still gets the checks across its steps:
+    its duplicate id, unknown agent and cycle are reported in the same run."""
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(
+        "name: broken\nversion: 1\nsteps:\n"
+        "  - {id: a, agent: noop, mode: echo, after: [b]}\n"
+        "  - {id: b, agent: noop, mode: echo, after: [a]}\n"
+        "  - {id: c, agent: noop, mode: echo}\n"
+        "  - {id: c, agent: nobody, mode: echo}\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "starters.cli", "specs", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.startswith(f"{bad}: ")]
+    assert sorted(lines) == sorted(
+        [
+            f"{bad}: spec: missing required key `description`",
+            f"{bad}: step c: duplicate id",
+            f"{bad}: step c: unknown agent `nobody` (did you mean `noop`?)",
+            f"{bad}: step a: cycle: a -> b -> a",
+        ]
+    ), out.stdout

@@ -681,6 +681,12 @@ async def test_bizos_artifacts_get_ls_and_gc(tmp_path: Path) -> None:
 
 
 async def test_migration_is_head_for_the_blob_tables(store: Store) -> None:
+    from alembic.script import ScriptDirectory
+
+    from store.migrate import alembic_config
+
     async with store.engine.connect() as conn:
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-    assert version == "0002_blobs"
+    scripts = ScriptDirectory.from_config(alembic_config())
+    assert version == scripts.get_current_head()
+    assert "0002_blobs" in {r.revision for r in scripts.iterate_revisions(version, "base")}

@@ -39,12 +39,28 @@ def _wf() -> str:
     return f"wf-{uuid.uuid4().hex[:10]}"
 
 
+def test_migrations_form_one_line() -> None:
+    from alembic.script import ScriptDirectory
+
+    from store.migrate import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    assert len(scripts.get_heads()) == 1, scripts.get_heads()
+    line = [r.revision for r in scripts.walk_revisions()][::-1]
+    assert line[:3] == ["0001_baseline", "0002_blobs", "0003_budget_pools"]
+
+
 async def test_migrations_bring_a_database_to_head_once(settings: StoreSettings) -> None:
+    from alembic.script import ScriptDirectory
+
+    from store.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     first = await Store.open(settings)
     second = await Store.open(settings)  # re-running the migration is a no-op
     try:
-        assert await current_revision(first.engine) == "0002_blobs"
-        assert await current_revision(second.engine) == "0002_blobs"
+        assert await current_revision(first.engine) == head
+        assert await current_revision(second.engine) == head
     finally:
         await first.close()
         await second.close()

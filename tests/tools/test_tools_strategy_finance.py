@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from activities.tools.errors import InvalidToolInput
-from activities.tools.finance import irr, mirr, npv, payback
+from activities.tools.finance import irr, irr_bounds, mirr, npv, payback
 from activities.tools.registry import TOOLS
 from activities.tools.strategy import hhi, quarter_end
 
@@ -27,6 +27,34 @@ def test_npv_irr_textbook_cases(out: str) -> None:
     assert irr([-1000, 500, 400, 300, 100]) == pytest.approx(0.1449, abs=1e-4)
     assert irr([-100, 110]) == pytest.approx(0.10)
     assert irr([100, 50]) is None
+
+
+def test_irr_above_1000_percent_is_found(out: str) -> None:
+    # -100 now, 5,000 in a year: 5000 / (1 + r) = 100 -> r = 49, an IRR of 4,900%
+    assert irr([-100, 5000]) == pytest.approx(49.0, rel=1e-12)
+    r = TOOLS["npv_irr"].run({"cash_flows": [-100, 5000], "discount_rate": 0.1, "output_dir": out})
+    assert r.irr == pytest.approx(49.0, rel=1e-12) and r.metrics["irr"] == pytest.approx(49.0)
+    assert "IRR 4900.00%" in r.headline
+    # 1,000,000 after two years: (1 + r)^2 = 10,000 -> r = 99; leading and trailing zeros
+    # move no root
+    assert irr([-100, 0, 1_000_000]) == pytest.approx(99.0, rel=1e-12)
+    assert irr([0, 0, -100, 5000, 0]) == pytest.approx(49.0, rel=1e-12)
+    # near -100%: 100 paid back as 0.000001 three years on -> (1 + r)^3 = 1e-8
+    assert irr([-100, 0, 0, 1e-6]) == pytest.approx(1e-8 ** (1 / 3) - 1, rel=1e-12)
+    # every root lies within irr_bounds, so the widened search ends
+    low, high = irr_bounds([-100, 5000])
+    assert low < 49 < high == 50
+
+
+def test_irr_is_none_only_without_a_root() -> None:
+    assert irr([100, 50]) is None and irr([-100, -50]) is None  # no sign change
+    assert irr([0, 0]) is None and irr([-100]) is None
+    # signs change twice but NPV = -100 + 250x - 200x^2 (x = 1/(1+r)) has no real root:
+    # discriminant 250^2 - 4 * 100 * 200 < 0, and NPV < 0 at every rate
+    assert 250**2 - 4 * 100 * 200 < 0
+    assert irr([-100, 250, -200]) is None
+    # two roots (10% and 20%): the one in the usual range, the lower, is reported
+    assert irr([-100, 230, -132]) == pytest.approx(0.10)
 
 
 def test_payback_periods() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import statistics
@@ -9,10 +10,16 @@ import statistics
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from activities.tools import backtester
-from activities.tools.errors import InvalidToolInput
-from activities.tools.market_data import synthetic_ohlcv
+from activities.tools.errors import DataFileError, InvalidToolInput
+from activities.tools.market_data import (
+    infer_periods_per_year,
+    load_ohlcv,
+    read_ohlcv,
+    synthetic_ohlcv,
+)
 from activities.tools.registry import TOOLS
 from activities.tools.risk import RiskCheckInput, risk_check
 from activities.tools.strategies import TEMPLATES, positions, rsi
@@ -250,3 +257,227 @@ def test_limits_are_never_exceeded_under_a_stress_series() -> None:
         for d in r.decisions:
             if d.status in ("approved", "reduced") and d.risk_amount:
                 assert d.risk_amount <= 0.01 * equity + 1e-6
+
+
+# ------------------------------------------------------------------ dates in price files
+
+
+def test_unnamed_first_column_of_dates_is_read_as_the_dates(tmp_path) -> None:
+    # pandas' to_csv() writes the date index with an empty header cell: ",close"
+    dates = pd.date_range("2023-01-06", periods=6, freq="W-FRI")
+    path = tmp_path / "indexed.csv"
+    pd.DataFrame({"close": [100.0, 102, 101, 105, 104, 108]}, index=dates).to_csv(path)
+    assert path.read_text().splitlines()[0] == ",close"
+    assert list(load_ohlcv(str(path)).index) == list(dates)
+    r = TOOLS["backtest"].run(
+        {"prices_path": str(path), "strategy": "buy_and_hold", "output_dir": str(tmp_path)}
+    )
+    assert (r.start, r.end) == ("2023-01-06", "2023-02-10")
+    assert r.metrics["dates_synthesized"] == 0 and not r.dates_synthesized
+    assert read_ohlcv(str(path)).date_source == "the unnamed first column"
+    # a quoted empty header cell and the full OHLC set
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(
+        '"",open,high,low,close\n'
+        "2024-03-28,10,11,9,10.5\n"
+        "2024-04-01,10.5,12,10,11.5\n"
+        "2024-04-02,11.5,12,11,11.8\n"
+    )
+    frame = load_ohlcv(str(quoted))
+    assert [str(d.date()) for d in frame.index] == ["2024-03-28", "2024-04-01", "2024-04-02"]
+    assert frame["high"].tolist() == [11, 12, 12]
+
+
+def test_price_file_without_dates_reports_synthesized_dates(tmp_path) -> None:
+    path = tmp_path / "closes.csv"
+    pd.DataFrame({"close": [100.0, 101, 99, 103]}).to_csv(path)  # a 0..3 row counter, no dates
+    r = TOOLS["backtest"].run(
+        {"prices_path": str(path), "strategy": "buy_and_hold", "output_dir": str(tmp_path)}
+    )
+    assert r.metrics["dates_synthesized"] == 1 and r.dates_synthesized
+    assert "dates synthesized" in r.headline
+    assert any("no date column" in x for x in r.recommendations)
+    assert r.start == "2000-01-03"  # the synthesized business days, said to be so
+    # (4 bars are too few for RSI14: the signal headline leaves it out rather than failing)
+    s = TOOLS["signal_generator"].run(
+        {"prices_path": str(path), "strategies": ["momentum"], "output_dir": str(tmp_path)}
+    )
+    assert s.metrics["dates_synthesized"] == 1 and "dates synthesized" in s.headline
+    assert "rsi14" not in s.indicators
+    # an unnamed first column that is text but not dates, or a date column that does not
+    # parse, is an error naming the value, never silently replaced by invented dates
+    bad = tmp_path / "bad.csv"
+    bad.write_text(",close\nAAPL,1\nMSFT,2\n")
+    with pytest.raises(DataFileError, match=r"unnamed first column does not parse as dates.*AAPL"):
+        load_ohlcv(str(bad))
+    bad.write_text("Date,close\n2024-01-02,1\nsoon,2\n")
+    with pytest.raises(DataFileError, match=r"'Date' does not parse as dates.*soon"):
+        load_ohlcv(str(bad))
+
+
+# ------------------------------------------------------------------ bars a year
+
+
+def test_periods_per_year_from_the_median_spacing() -> None:
+    def per_year(index: pd.DatetimeIndex) -> float:
+        return infer_periods_per_year(index)[0]
+
+    assert per_year(pd.bdate_range("2024-01-01", periods=300)) == 252  # trading days
+    assert per_year(pd.date_range("2024-01-01", periods=300, freq="D")) == 365  # every day
+    assert per_year(pd.date_range("2024-01-05", periods=60, freq="W-FRI")) == 52
+    assert per_year(pd.date_range("2020-01-31", periods=36, freq="ME")) == 12
+    assert per_year(pd.date_range("2020-01-31", periods=36, freq="BME")) == 12
+    assert per_year(pd.date_range("2020-03-31", periods=12, freq="QE")) == 4
+    assert per_year(pd.date_range("2024-01-01", periods=500, freq="h")) == 24 * 365
+    # exchange hours: 7 hourly bars on each trading day
+    days = pd.bdate_range("2024-01-01", periods=40)
+    hours = pd.DatetimeIndex([d + pd.Timedelta(hours=h) for d in days for h in range(10, 17)])
+    assert per_year(hours) == 7 * 252
+    # a missing week does not move the median
+    weekly = pd.date_range("2024-01-05", periods=30, freq="W-FRI").delete(10)
+    assert infer_periods_per_year(weekly) == (52, "weekly")
+
+
+def by_hand(closes: list[float], per_year: float) -> tuple[float, float]:
+    rets = [b / a - 1 for a, b in itertools.pairwise(closes)]
+    sharpe = statistics.mean(rets) / statistics.stdev(rets) * math.sqrt(per_year)
+    cagr = (closes[-1] / closes[0]) ** (per_year / len(rets)) - 1
+    return sharpe, cagr
+
+
+def test_weekly_prices_are_annualised_with_52_bars(tmp_path) -> None:
+    closes = [100.0, 103, 101, 106, 104, 109, 112, 110, 115]
+    path = tmp_path / "weekly.csv"
+    pd.DataFrame(
+        {"date": pd.date_range("2024-01-05", periods=len(closes), freq="W-FRI"), "close": closes}
+    ).to_csv(path, index=False)
+    run = {"prices_path": str(path), "strategy": "buy_and_hold", "commission_bps": 0}
+    r = TOOLS["backtest"].run({**run, "slippage_bps": 0, "output_dir": str(tmp_path)})
+    sharpe, cagr = by_hand(closes, 52)  # 8 weekly returns: 8/52 of a year
+    res = r.results[0]
+    assert res.sharpe == pytest.approx(sharpe) and r.metrics["sharpe"] == pytest.approx(sharpe)
+    assert res.cagr == pytest.approx(cagr) and cagr == pytest.approx(1.15 ** (52 / 8) - 1)
+    assert r.metrics["periods_per_year"] == 52 and r.frequency == "weekly"
+    assert "52 bars a year" in r.headline
+    # an explicit periods_per_year overrides the inference
+    r = TOOLS["backtest"].run({**run, "slippage_bps": 0, "periods_per_year": 12})
+    assert r.metrics["periods_per_year"] == 12 and r.frequency == "given"
+    assert r.results[0].sharpe == pytest.approx(by_hand(closes, 12)[0])
+    assert r.results[0].cagr == pytest.approx(1.15 ** (12 / 8) - 1)
+
+
+def test_monthly_prices_are_annualised_with_12_bars(tmp_path) -> None:
+    closes = [100.0, 98, 104, 107, 103, 110, 114, 111, 118, 121, 117, 124, 130]
+    path = tmp_path / "monthly.csv"
+    pd.DataFrame(
+        {"Date": pd.date_range("2023-01-31", periods=len(closes), freq="ME"), "Close": closes}
+    ).to_csv(path, index=False)
+    r = TOOLS["backtest"].run(
+        {
+            "prices_path": str(path),
+            "strategy": "buy_and_hold",
+            "commission_bps": 0,
+            "slippage_bps": 0,
+            "output_dir": str(tmp_path),
+        }
+    )
+    res = r.results[0]
+    sharpe, cagr = by_hand(closes, 12)
+    assert res.sharpe == pytest.approx(sharpe)
+    assert r.metrics["periods_per_year"] == 12 and r.frequency == "monthly"
+    # 12 monthly returns are one year: CAGR is the total return, 30%
+    assert res.cagr == pytest.approx(cagr) and res.cagr == pytest.approx(0.30)
+    rets = [b / a - 1 for a, b in itertools.pairwise(closes)]
+    assert res.annual_volatility == pytest.approx(statistics.stdev(rets) * math.sqrt(12))
+
+
+def test_volatility_target_annualises_with_the_data_frequency() -> None:
+    closes = [100.0, 103, 101, 106, 104, 109, 112, 110, 115, 113]
+    df = pd.DataFrame(
+        {"close": closes}, index=pd.date_range("2024-01-05", periods=len(closes), freq="W-FRI")
+    )
+    df["open"] = df["high"] = df["low"] = df["close"]
+    p = {"lookback": 4, "target_vol": 0.05, "max_leverage": 10}
+    rets = [b / a - 1 for a, b in itertools.pairwise(closes)]
+    realised = statistics.stdev(rets[-4:]) * math.sqrt(52)  # the last 4 weekly returns
+    assert positions(df, "volatility_target", p).iloc[-1] == pytest.approx(0.05 / realised)
+    given = positions(df, "volatility_target", {**p, "periods_per_year": 252}).iloc[-1]
+    assert given == pytest.approx(0.05 / (realised / math.sqrt(52) * math.sqrt(252)))
+
+
+# ------------------------------------------------------------------ crossover entry
+
+
+# fast SMA2 / slow SMA3: fast is already above slow on bar 2 (the first with both), falls
+# below on bar 5, crosses back above on bar 8
+CROSS_CLOSES = [10.0, 20, 30, 40, 30, 20, 10, 20, 30, 40]
+
+
+def test_sma_crossover_enters_on_a_cross_by_default_or_on_state(tmp_path) -> None:
+    df = pd.DataFrame({"close": CROSS_CLOSES})
+    fast_slow = {"fast": 2, "slow": 3}
+    cross = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1]
+    assert positions(df, "sma_crossover", fast_slow).tolist() == cross  # the default
+    assert positions(df, "sma_crossover", fast_slow, entry="cross").tolist() == cross
+    state = positions(df, "sma_crossover", fast_slow, entry="state").tolist()
+    assert state == [0, 0, 1, 1, 1, 0, 0, 0, 1, 1]
+    assert positions(df, "sma_crossover", fast_slow, True, "state").tolist() == [
+        0,
+        0,
+        1,
+        1,
+        1,
+        -1,
+        -1,
+        -1,
+        1,
+        1,
+    ]
+    assert positions(df, "sma_crossover", fast_slow, True, "cross").tolist() == [
+        0,
+        0,
+        0,
+        0,
+        0,
+        -1,
+        -1,
+        -1,
+        1,
+        1,
+    ]
+    # through the tool: state holds bars 3-5 (40/30, 30/40, 20/30) and bar 9 (40/30);
+    # cross only bar 9
+    run = {
+        "prices_path": prices_csv(tmp_path, CROSS_CLOSES),
+        "strategy": "sma_crossover",
+        "params": fast_slow,
+        "commission_bps": 0,
+        "slippage_bps": 0,
+        "output_dir": str(tmp_path),
+    }
+    r_state = TOOLS["backtest"].run({**run, "entry": "state"})
+    r_cross = TOOLS["backtest"].run(run)
+    assert r_state.results[0].total_return == pytest.approx(8 / 9 - 1)
+    assert r_state.results[0].trades == 2
+    assert r_cross.results[0].total_return == pytest.approx(40 / 30 - 1)
+    assert r_cross.results[0].trades == 1
+    with pytest.raises(ValidationError):
+        TOOLS["backtest"].run({**run, "entry": "sometimes"})
+
+
+def test_signals_for_a_trend_already_under_way(tmp_path) -> None:
+    # rising from the start: SMA50 is above SMA200 on bar 199, the first bar with both
+    run = {
+        "prices_path": prices_csv(tmp_path, [100.0 + i for i in range(260)]),
+        "strategies": ["sma_crossover"],
+        "recent_bars": 100,
+        "output_dir": str(tmp_path),
+    }
+    r = TOOLS["signal_generator"].run({**run, "entry": "state"})
+    assert [(s.action, s.date) for s in r.signals] == [
+        ("buy", str(pd.bdate_range("2024-01-01", periods=260)[199].date()))
+    ]
+    assert "SMA50 (" in r.signals[0].rationale and "is above SMA200" in r.signals[0].rationale
+    assert r.stance == {"sma_crossover": 1.0}
+    r = TOOLS["signal_generator"].run(run)  # cross: no cross happened, so no entry
+    assert r.signals == [] and r.stance == {"sma_crossover": 0.0}

@@ -1,5 +1,6 @@
 """The run's money: the cap, the gate before a step that would pass it (a person may let it
-continue), and the cap each agent step gets on its own model spending."""
+continue), the pool every model call of the run (its items and child runs too) reserves from,
+and the alerts at 75 / 90 / 100 % of the cap."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.engine.decisions import Decisions
     from workflows.engine.failures import StepFailure
     from workflows.engine.state import RunState
+    from workflows.models import BUDGET_ALERTS
 
 
 class Budget:
@@ -38,7 +40,11 @@ class Budget:
         self.decisions.budget[step.id] = self.decisions.record(
             decision, approved=decision.decision == "approve"
         )
-        if decision.decision != "approve":
+        if decision.decision == "approve":
+            # The person let the run spend this step's estimate past the cap: the pool's cap
+            # grows by that much (and no more) for every call that follows.
+            state.budget_extended += estimate
+        else:
             raise StepFailure(
                 f"budget ${budget:.2f} would be exceeded; continuing was rejected by {decision.by}",
                 fatal=True,
@@ -52,6 +58,28 @@ class Budget:
         if budget is None or step.id in self.decisions.budget:
             return None
         return max(round(budget - self.state.total_cost, 6), 0.0)
+
+    def pool(self) -> tuple[str | None, float | None]:
+        """(pool key, cap) the run's model calls reserve from: the root run's pool, shared by
+        parallel branches, foreach items and child runs. No cap, no pool."""
+        cap = self.state.pool_cap
+        if cap is None:
+            return None, None
+        info = workflow.info()
+        key = self.state.input.budget_pool or f"{info.workflow_id}/{info.run_id}"
+        return key, round(cap, 9)
+
+    def note_spending(self, reported: list[int] | None = None) -> None:
+        """Thresholds of the cap crossed: by this run's own total, or as the pool (children
+        and concurrent branches included) reported them."""
+        state = self.state
+        cap = state.pool_cap
+        if reported:
+            state.budget_alerts.update(reported)
+        if cap:
+            state.budget_alerts.update(
+                t for t in BUDGET_ALERTS if state.total_cost >= cap * t / 100 - 1e-9
+            )
 
     def child_budget(self) -> float | None:
         """What a child run may spend: what is left (never zero, which would mean no cap)."""

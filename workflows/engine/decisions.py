@@ -12,7 +12,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.compiler import CompiledDag, CompiledStep
     from workflows.engine.state import RunState
-    from workflows.models import TERMINAL, Decision, DecisionReceipt, DecisionRecord
+    from workflows.models import (
+        IGNORED_SIGNALS_KEPT,
+        TERMINAL,
+        Decision,
+        DecisionReceipt,
+        DecisionRecord,
+    )
+
+LATE_DECISION_PATCH = "bizos-late-decision-1"
 
 
 class Decisions:
@@ -24,6 +32,7 @@ class Decisions:
         self.choices: dict[str, DecisionRecord] = {}
         self.budget: dict[str, DecisionRecord] = {}
         self.ignored: list[str] = []
+        self.ignored_count = 0
         self._upserted_waiting: list[str] = []
         self._on_change = on_change
 
@@ -50,6 +59,10 @@ class Decisions:
                     timeout_summary=f"{sid}: {kind} times out",
                 )
             except TimeoutError:
+                if sid in self.inbox and workflow.patched(LATE_DECISION_PATCH):
+                    # The decision came in the same activation as the timeout: it was
+                    # answered `applied`, so it is the one taken.
+                    return self.inbox.pop(sid)
                 return None
             finally:
                 self.waiting.pop(sid, None)
@@ -115,6 +128,28 @@ class Decisions:
         )
 
     def ignore(self, d: Decision, problem: str) -> None:
-        """A signal cannot be refused like an update: it is kept as ignored, with why."""
+        """A signal cannot be refused like an update: it is kept as ignored, with why (the
+        last IGNORED_SIGNALS_KEPT of them; a flood of bad signals cannot grow the state)."""
         self.ignored.append(f"{d.decision} {d.step}: {problem}")
+        self.ignored_count += 1
+        del self.ignored[:-IGNORED_SIGNALS_KEPT]
         workflow.logger.warning("ignored %s signal for %s: %s", d.decision, d.step, problem)
+
+    def restore(self, sid: str, kind: str, record: DecisionRecord, state: RunState) -> None:
+        """A decision taken in the run this one resumes."""
+        if kind == "approval":
+            self.approvals[sid] = record
+            state.approvals_scope[sid] = {
+                "approved": bool(record.approved),
+                "by": record.by,
+                "comment": record.comment,
+            }
+        elif kind == "choice":
+            self.choices[sid] = record
+            state.choices_scope[sid] = {
+                "option": record.option,
+                "by": record.by,
+                "comment": record.comment,
+            }
+        else:
+            self.budget[sid] = record

@@ -17,6 +17,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.engine.steps import StepKinds
     from workflows.expressions import EvaluationError
 
+REJECT_BRANCHES_PATCH = "bizos-reject-branches-1"
+REUSABLE = frozenset({"succeeded", "rejected"})
+"""Statuses of the resumed run's steps that the new run takes over instead of running (a
+skipped step is judged again: what it waited on may succeed this time)."""
+
 
 class Scheduler:
     def __init__(
@@ -30,6 +35,7 @@ class Scheduler:
         self.decisions = decisions
         self.kinds = kinds
         self._publish = publish
+        self._reject_rule: bool | None = None
 
     async def run(self) -> None:
         """Every step to a terminal status; raises ApplicationError when the run fails."""
@@ -53,7 +59,15 @@ class Scheduler:
                 # Wait for activities to acknowledge (they heartbeat), so nothing keeps
                 # working for a run that has ended.
                 await workflow.wait(list(running))
-            state.failed = True
+            for sid in running.values():
+                # Stopped because the run ended: cancelled, neither running nor failed.
+                if not state.terminal(sid):
+                    state.set_status(sid, "cancelled")
+                    state.steps[sid].ended = workflow.now()
+            if isinstance(e, StepFailure):
+                state.failed = True
+            else:
+                state.cancelled = True
             self._publish()
             if isinstance(e, StepFailure):
                 raise ApplicationError(str(e), type=e.error_type, non_retryable=True) from None
@@ -68,6 +82,10 @@ class Scheduler:
             progressed = False
             for sid in list(pending):
                 step = dag.steps[sid]
+                if self._reuse(sid):
+                    pending.remove(sid)
+                    progressed = True
+                    continue
                 try:
                     verdict = self._verdict(step)
                 except EvaluationError as e:
@@ -98,10 +116,16 @@ class Scheduler:
             chosen = self.decisions.choices.get(choice_id)
             if chosen is None or chosen.option not in options:
                 return "skip"
-        if step.spec.trigger == "all_success" and any(
-            state.status(d) != "succeeded" for d in step.after
-        ):
-            return "skip"
+        if step.spec.trigger == "all_success":
+            blocked = [d for d in step.after if state.status(d) != "succeeded"]
+            # A rejected approval skips the dependants that say nothing more; a dependant
+            # with a `when` decides for itself (the reject branch written the natural way).
+            if blocked and not (
+                step.when is not None
+                and all(state.status(d) == "rejected" for d in blocked)
+                and self._reject_branches()
+            ):
+                return "skip"
         if step.when is not None:
             ok = step.when.evaluate(state.scope)
             if not isinstance(ok, bool):
@@ -109,6 +133,31 @@ class Scheduler:
             if not ok:
                 return "skip"
         return "run"
+
+    def _reject_branches(self) -> bool:
+        """Runs from before the rule skipped every dependant of a rejected approval; the
+        marker is written the first time a run meets the situation, so replays agree."""
+        if self._reject_rule is None:
+            self._reject_rule = workflow.patched(REJECT_BRANCHES_PATCH)
+        return self._reject_rule
+
+    def _reuse(self, sid: str) -> bool:
+        """A step the run this one resumes finished: take its result instead of running it."""
+        seed = self.state.input.resume
+        step_seed = seed.steps.get(sid) if seed is not None else None
+        if step_seed is None or step_seed.status not in REUSABLE:
+            return False
+        state, record = self.state, self.state.steps[sid]
+        kind = state.dag.steps[sid].kind
+        if step_seed.status == "succeeded" and kind in ("agent", "workflow"):
+            record.output = step_seed.output
+        if step_seed.decision is not None:
+            self.decisions.restore(sid, kind, step_seed.decision, state)
+        record.attempts = step_seed.attempts
+        state.add_cost(sid, step_seed.cost_usd)  # counted in the run's total, not re-billed
+        state.set_status(sid, step_seed.status)
+        record.reused = True
+        return True
 
     def _finish(self, step: CompiledStep, task: asyncio.Task[None]) -> None:
         self.state.steps[step.id].ended = workflow.now()

@@ -4,7 +4,7 @@ run's result."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 
@@ -16,7 +16,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.engine.decisions import Decisions
     from workflows.engine.state import RunState
-    from workflows.models import TERMINAL, Progress, RunResult, StepProgress
+    from workflows.models import (
+        TERMINAL,
+        Progress,
+        ResumeSeed,
+        RunPlan,
+        RunResult,
+        StepProgress,
+        StepSeed,
+    )
 
 
 def summarise(output: Any) -> str:
@@ -75,12 +83,54 @@ def progress(state: RunState, decisions: Decisions, *, fatal: bool) -> Progress:
         template=dag.name,
         version=dag.version,
         spec_hash=dag.hash,
-        status="failed" if state.failed or fatal else "completed" if state.done else "running",
+        status=run_status(state, fatal=fatal),
         steps=steps,
         cost_usd=round(state.total_cost, 6),
         budget_usd=state.budget,
+        budget_extended_usd=round(state.budget_extended, 6),
+        budget_alerts=sorted(state.budget_alerts),
         waiting=sorted(decisions.waiting),
         ignored_signals=list(decisions.ignored),
+        ignored_count=decisions.ignored_count,
+        resumed_from=state.input.resume.workflow_id if state.input.resume else None,
+    )
+
+
+RunStatus = Literal["running", "completed", "failed", "cancelled"]
+
+
+def run_status(state: RunState, *, fatal: bool) -> RunStatus:
+    if state.cancelled:
+        return "cancelled"
+    if state.failed or fatal:
+        return "failed"
+    return "completed" if state.done else "running"
+
+
+def resume_seed(state: RunState, decisions: Decisions, plan: RunPlan | None) -> ResumeSeed:
+    """What a new run needs to take over from this one: finished steps' outputs, costs and
+    decisions, and the items a foreach had finished. Child runs are seeded by the client,
+    which queries them."""
+    info = workflow.info()
+    steps: dict[str, StepSeed] = {}
+    for sid, record in state.steps.items():
+        seed = StepSeed(
+            status=record.status,  # type: ignore[arg-type]
+            output=record.output if record.has_output else None,
+            cost_usd=round(record.cost, 9),
+            attempts=record.attempts,
+            decision=decisions.decided(sid),
+        )
+        if record.status != "succeeded" and record.item_outputs:
+            seed.items = dict(record.item_outputs)
+        steps[sid] = seed
+    return ResumeSeed(
+        workflow_id=info.workflow_id,
+        run_id=info.run_id,
+        template=state.dag.name,
+        plan=plan,
+        config_versions=state.input.config_versions,
+        steps=steps,
     )
 
 
@@ -101,6 +151,12 @@ def current_details(state: RunState, decisions: Decisions) -> str:
     failed = [sid for sid, s in state.steps.items() if s.status == "failed"]
     if failed:
         lines.append(f"- failed: {', '.join(failed)}")
+    if state.cancelled:
+        lines.append("- cancelled")
+    if state.budget_alerts:
+        cap = state.pool_cap or 0.0
+        past = f" (${state.budget_extended:.2f} approved past it)" if state.budget_extended else ""
+        lines.append(f"- ⚠ {max(state.budget_alerts)} % of the ${cap:.2f} budget spent{past}")
     return "\n".join(lines)
 
 

@@ -30,6 +30,9 @@ class StepState:
     ended: datetime | None = None
     tool_failures: int = 0  # failed tool calls the agent got past (partial work)
     failed_tools: list[str] = field(default_factory=list)
+    # foreach items finished so far, by index: what a resumed run reuses if the step fails
+    item_outputs: dict[int, Any] = field(default_factory=dict)
+    reused: bool = False  # taken from the run this one resumes
 
     @property
     def has_output(self) -> bool:
@@ -48,6 +51,9 @@ class RunState:
         self.total_cost = 0.0
         self.done = False
         self.failed = False
+        self.cancelled = False
+        self.budget_extended = 0.0  # approved by people past the budget
+        self.budget_alerts: set[int] = set()
         self.steps_scope: dict[str, Any] = {}
         self.approvals_scope: dict[str, Any] = {}
         self.choices_scope: dict[str, Any] = {}
@@ -77,6 +83,13 @@ class RunState:
         if self.input.budget_usd is not None:
             return self.input.budget_usd
         return self.dag.spec.budget_usd
+
+    @property
+    def pool_cap(self) -> float | None:
+        """The cap of the pool of money this run draws on: the root run's (given by a
+        parent), else its own budget, plus what people approved past it."""
+        cap = self.input.pool_cap_usd if self.input.budget_pool else self.budget
+        return None if cap is None else cap + self.budget_extended
 
     def finished_count(self) -> int:
         return sum(1 for s in self.steps.values() if s.status in TERMINAL)

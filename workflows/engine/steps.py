@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.engine.state import RunState
     from workflows.expressions import EvaluationError, Scope
     from workflows.models import SPEC_MEMO_KEY, DecisionRecord, RunInput, RunPlan, RunResult
-    from workflows.plans import child_plan
+    from workflows.plans import PlanError, child_plan
 
 Call = Callable[[CompiledStep, Scope, int | None], Awaitable[Any]]
 
@@ -79,7 +79,14 @@ class StepKinds:
         limit = asyncio.Semaphore(step.spec.max_parallel or 1)
         record = self.state.steps[step.id]
 
+        seeded = self._seed_items(step.id)
+
         async def one(index: int, item: Any) -> Any:
+            if index in seeded:
+                # Done by the run this one resumes: reused, not re-run nor re-billed.
+                record.item_outputs[index] = seeded[index]
+                record.items_done += 1
+                return seeded[index]
             async with limit:
                 try:
                     result = await call(item, index)
@@ -88,6 +95,8 @@ class StepKinds:
                         raise
                     message = failure_cause(e) if isinstance(e, FailureError) else str(e)
                     result = {"error": message, "index": index}
+                else:
+                    record.item_outputs[index] = result
                 record.items_done += 1
                 return result
 
@@ -99,6 +108,11 @@ class StepKinds:
                 t.cancel()
             await workflow.wait(tasks)
             raise
+
+    def _seed_items(self, sid: str) -> dict[int, Any]:
+        seed = self.state.input.resume
+        step_seed = seed.steps.get(sid) if seed is not None else None
+        return dict(step_seed.items) if step_seed is not None else {}
 
     async def _once_or_each(self, step: CompiledStep, call: Call, estimate: float) -> Any:
         """One call, or one per `foreach` item (in order, `max_parallel` at once), after the
@@ -124,6 +138,7 @@ class StepKinds:
         state = self.state
         inputs = step.inputs.render(scope)
         label = step.id if index is None else f"{step.id}[{index}]"
+        pool, pool_cap = self.budget.pool()
         result: AgentStepResult = await workflow.execute_activity(
             RUN_AGENT,
             AgentStepInput(
@@ -137,7 +152,11 @@ class StepKinds:
                 inputs=inputs if isinstance(inputs, dict) else {"value": inputs},
                 tenant=state.input.tenant,
                 config_version=self._config_version(step.spec.agent),
-                budget_usd=self.budget.agent_cap(step),
+                # Runs with a pool cap every call by it; older runs capped each step.
+                budget_usd=None if pool else self.budget.agent_cap(step),
+                budget_pool=pool,
+                budget_cap_usd=pool_cap,
+                price_as=state.input.price_as,
                 inline_limit_bytes=step.inline_limit_bytes,
                 view_limit_bytes=step.view_limit_bytes,
             ),
@@ -155,6 +174,7 @@ class StepKinds:
         record.attempts = max(record.attempts, result.attempt)
         record.tool_failures += result.tool_failures
         record.failed_tools.extend(t for t in result.failed_tools if t not in record.failed_tools)
+        self.budget.note_spending(getattr(result, "budget_alerts", None))
         if result.output_ref is not None:
             if result.output_view is not None:
                 return result.output_view  # expressions read its fields; `$ref` the rest
@@ -176,7 +196,14 @@ class StepKinds:
 
     async def _call_child(self, step: CompiledStep, scope: Scope, index: int | None) -> Any:
         assert step.child_type is not None
-        child = self._child_dag(step.child_type)
+        try:
+            child = self._child_dag(step.child_type)
+        except (KeyError, PlanError):
+            # A worker without the child's template must not retry the task forever.
+            raise StepFailure(
+                f"child template `{step.spec.workflow}` is not known to this worker",
+                error_type="UnknownTemplate",
+            ) from None
         info = workflow.info()
         tenant = self.state.input.tenant
         params = step.inputs.render(scope)
@@ -190,6 +217,14 @@ class StepKinds:
             child_input.plan = child_plan(self._plan, step.child_type)
             child_input.config_versions = self.state.input.config_versions
             child_input.output_limit_bytes = step.inline_limit_bytes
+            # One pool of money for the whole run: children draw on the root's.
+            pool, pool_cap = self.budget.pool()
+            child_input.budget_pool, child_input.pool_cap_usd = pool, pool_cap
+            child_input.price_as = self.state.input.price_as
+            seed = self.state.input.resume
+            key = step.id if index is None else f"{step.id}.{index}"
+            if seed is not None and key in seed.children:
+                child_input.resume = seed.children[key]  # the child resumes its old run
         result: RunResult = await workflow.execute_child_workflow(
             step.child_type,
             child_input,

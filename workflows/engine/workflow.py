@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         DecisionReceipt,
         Progress,
+        ResumeSeed,
         RunPlan,
         RunResult,
     )
@@ -240,6 +241,16 @@ class DagWorkflow:
                 budget_usd=None,
             )
         return report.progress(self._state, self._decisions, fatal=self._fatal is not None)
+
+    @workflow.query(
+        name="resume_seed",
+        description="What `bizos resume` reuses of this run: finished steps' outputs, costs "
+        "and decisions, and a foreach's finished items.",
+    )
+    def resume_seed(self) -> ResumeSeed:
+        if self._state is None:
+            raise ApplicationError("this run never started its steps: start it again instead")
+        return report.resume_seed(self._state, self._decisions, self._plan)
 
     def _publish_details(self) -> None:
         if self._state is not None:
