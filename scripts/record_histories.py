@@ -73,6 +73,26 @@ async def record_one(client, dag, out: Path, *, bare: bool = False) -> None:  # 
     print(f"recorded {out.relative_to(REPO)}")
 
 
+async def record_hello_variant(client, out: Path, variant: str) -> None:  # type: ignore[no-untyped-def]
+    """hello_approval started as the API starts it: `notify` (execution events) or under a
+    tenant's running cap (`admission`)."""
+    from starters.runs import start_run
+    from workflows.admission import ensure_admission
+    from workflows.registry import default_registry
+
+    dag = default_registry().by_name("hello_approval")
+    run_input = RunInput(params=dag.spec.example or {"topic": "replay"})
+    if variant == "notify":
+        run_input.notify = True
+    else:
+        run_input.admission = await ensure_admission(client, "default", 1)
+    handle = await start_run(client, dag, run_input, key=uuid.uuid4().hex[:8])
+    await _decide_until_done(handle)
+    await handle.result()
+    out.write_text((await handle.fetch_history()).to_json())
+    print(f"recorded {out.relative_to(REPO)}")
+
+
 async def record_agent_step(client, out: Path, *, bare: bool) -> None:  # type: ignore[no-untyped-def]
     from activities.catalog import default_catalog
     from workflows.catalog_slice import slice_catalog
@@ -128,7 +148,13 @@ async def main(only: list[str]) -> None:
         if not only or "AgentStep" in only
     ]
     agent_todo = [(p, b) for p, b in agent_todo if not p.exists()]
-    if not todo and not agent_todo:
+    variant_todo = [
+        (v, OUT / f"HelloApproval@1~{v}.json")
+        for v in ("notify", "admission")
+        if not only or "hello_approval" in only
+    ]
+    variant_todo = [(v, p) for v, p in variant_todo if not p.exists()]
+    if not todo and not agent_todo and not variant_todo:
         print("every workflow type already has a recorded history")
         return
     env = await WorkflowEnvironment.start_local(
@@ -147,6 +173,8 @@ async def main(only: list[str]) -> None:
                 await record_one(client, dag, path, bare=bare)
             for path, bare in agent_todo:
                 await record_agent_step(client, path, bare=bare)
+            for variant, path in variant_todo:
+                await record_hello_variant(client, path, variant)
     finally:
         await env.shutdown()
 

@@ -14,10 +14,12 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from starters import api_cmd
 from starters.artifacts_cmd import artifacts_app
 from starters.output import OutputFormat, console, emit, fail, parse_json_object, run_command
 from starters.schedule_cmd import schedule_app
 from starters.specs_cmd import specs_app
+from starters.tenants_cmd import keys_app, tenants_app
 
 app = typer.Typer(
     help="BizOS Agents: teams of AI agents as durable Temporal workflows.",
@@ -27,6 +29,9 @@ app = typer.Typer(
 app.add_typer(specs_app, name="specs")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(artifacts_app, name="artifacts")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
+app.command(name="api")(api_cmd.api)
 try:  # the agent catalog commands (their own module; no crewai import)
     from starters.agents_cmd import agents_app
 
@@ -390,14 +395,21 @@ def dev(
     metrics_port: int = typer.Option(
         9464, "--metrics-port", help="Prometheus metrics: workflows here, agents +1 (0: off)"
     ),
+    api_port: int = typer.Option(8000, "--api-port", help="the HTTP API (0: off)"),
 ) -> None:
-    """Embedded Temporal (Web UI on :8233, state in .bizos/) and every worker pool, until Ctrl-C."""
+    """Embedded Temporal (Web UI on :8233, state in .bizos/), every worker pool and the HTTP
+    API on :8000, until Ctrl-C."""
     from starters.devserver import DevServerError
     from starters.stack import embedded_stack
 
     try:
         with embedded_stack(
-            state_dir, port, ui_port, workers=workers, metrics_port=metrics_port
+            state_dir,
+            port,
+            ui_port,
+            workers=workers,
+            metrics_port=metrics_port,
+            api_port=api_port,
         ) as stack:
             s = stack.server
             console.print(
@@ -409,6 +421,11 @@ def dev(
             if workers:
                 console.print(
                     f"workers: workflows + agent pools (logs in {state_dir}/worker-*.log)"
+                )
+            if api_port:
+                console.print(
+                    f"HTTP API: http://127.0.0.1:{api_port}/v1 (docs at /docs); "
+                    "`bizos tenants create` and `bizos keys create` give a key"
                 )
             console.print("Ctrl-C stops everything.")
             try:

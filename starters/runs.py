@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -13,6 +14,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workflows import search_attributes as sa
 from workflows.compiler import CompiledDag
@@ -89,19 +91,42 @@ async def start_run(
     run_input: RunInput,
     *,
     key: str | None = None,
+    once: bool = False,
+    rpc_timeout: timedelta | None = None,
 ) -> WorkflowHandle[Any, Any]:
     """Start a run; with a key that is already running, return the existing run. The run
-    carries its plan (spec text + catalog slice) from this process's files."""
+    carries its plan (spec text + catalog slice) from this process's files.
+
+    `once` (the API's Idempotency-Key starts): a key whose run has already closed returns
+    that run too, instead of starting it again — a key starts at most one execution."""
     workflow_id = run_id_for(dag, run_input.tenant, key)
     if run_input.plan is None:
         run_input = run_input.model_copy(update={"plan": build_plan(dag)})
-    return await client.start_workflow(
-        dag.workflow_type,
-        run_input,
-        result_type=RunResult,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        **start_options(dag, run_input, workflow_id),
+    try:
+        return await client.start_workflow(
+            dag.workflow_type,
+            run_input,
+            result_type=RunResult,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE
+            if once and key
+            else WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            rpc_timeout=rpc_timeout,
+            **start_options(dag, run_input, workflow_id),
+        )
+    except WorkflowAlreadyStartedError:
+        if not (once and key):
+            raise
+        return await existing_run(client, workflow_id, result_type=RunResult)
+
+
+async def existing_run(
+    client: Client, workflow_id: str, *, result_type: type | None = None
+) -> WorkflowHandle[Any, Any]:
+    """The latest run of `workflow_id`, as a handle whose `result_run_id` names it."""
+    described = await client.get_workflow_handle(workflow_id).describe()
+    return client.get_workflow_handle(
+        workflow_id, run_id=described.run_id, result_type=result_type
     )
 
 

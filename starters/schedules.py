@@ -258,7 +258,7 @@ async def _update_schedule(client: Client, dag: CompiledDag, req: ScheduleReques
     )
 
 
-async def _describe(client: Client, schedule_id: str) -> ScheduleDescription | None:
+async def describe_schedule(client: Client, schedule_id: str) -> ScheduleDescription | None:
     try:
         return await client.get_schedule_handle(schedule_id).describe()
     except RPCError as e:
@@ -337,7 +337,7 @@ async def list_schedules(client: Client, *, include_others: bool = False) -> lis
         origin = str(marker.get("origin")) if isinstance(marker, dict) else "other"
         if origin == "other" and not include_others:
             continue
-        desc = await _describe(client, entry.id)
+        desc = await describe_schedule(client, entry.id)
         if desc is not None:
             rows.append(await describe_row(client, desc, origin))
     return sorted(rows, key=lambda r: r.schedule_id)
@@ -346,7 +346,7 @@ async def list_schedules(client: Client, *, include_others: bool = False) -> lis
 async def delete_schedule(client: Client, schedule_id: str, *, force: bool = False) -> str:
     """Delete one schedule; returns its origin. Refuses schedules bizos did not make unless
     forced; a deleted `spec` schedule comes back at the next sync unless the spec drops it."""
-    desc = await _describe(client, schedule_id)
+    desc = await describe_schedule(client, schedule_id)
     if desc is None:
         raise ScheduleError(f"no schedule `{schedule_id}` (see `bizos schedule list --all`)")
     origin = await _origin(desc)
@@ -372,7 +372,7 @@ async def sync_schedules(
         dag = registry.by_name(req.template)
         # describe, not the (eventually consistent) list: a schedule created a moment ago
         # by a previous sync must be seen, or this one would try to create it again.
-        desc = await _describe(client, schedule_id)
+        desc = await describe_schedule(client, schedule_id)
         if desc is None:
             if not dry_run:
                 await create_schedule(client, dag, req)
@@ -397,7 +397,7 @@ async def sync_schedules(
         marker = (await entry.memo()).get(SCHEDULE_MEMO_KEY)
         if not (isinstance(marker, dict) and marker.get("origin") == "spec"):
             continue
-        desc = await _describe(client, entry.id)
+        desc = await describe_schedule(client, entry.id)
         if desc is None:  # already gone; the list lags behind deletes
             continue
         if not dry_run:

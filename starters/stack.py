@@ -25,6 +25,7 @@ WORKER_POOLS = ("workflows", "agents")
 # The agents worker imports crewai and every tool before it polls: seconds, more on 2 busy cores.
 WORKER_START_TIMEOUT_S = 180.0
 POLLING_MARK = b"] polling "  # worker.main's log line once its pools are served
+API_READY_MARK = b"Uvicorn running on"  # uvicorn's line once the API listens
 _LOG_PREFIX = re.compile(r"^\S+ \S+ [A-Z]+ \S+ \[wf=[^\]]* run=[^\]]* step=[^\]]*\] ")
 
 
@@ -38,6 +39,7 @@ class WorkerProcess:
     proc: subprocess.Popen[bytes]
     log: Path
     log_start: int  # the log is appended to across starts: this start's part begins here
+    ready_mark: bytes = POLLING_MARK  # what its log says once it serves
 
     def output(self) -> bytes:
         with self.log.open("rb") as f:
@@ -75,7 +77,7 @@ class Stack:
             problem = self.dead_worker()
             if problem:
                 raise WorkerStartFailed(f"{problem}; see {self.server.state_dir}/worker-*.log")
-            waiting = [w for w in self.workers if POLLING_MARK not in w.output()]
+            waiting = [w for w in self.workers if w.ready_mark not in w.output()]
             if not waiting:
                 return
             if time.monotonic() > deadline:
@@ -87,30 +89,31 @@ class Stack:
             delay = min(delay * 2, 0.5)
 
 
-def _spawn_worker(pool: str, metrics_port: int, server: DevServer) -> WorkerProcess:
-    """`bizos worker` for one pool; 0 for `metrics_port` serves no metrics."""
+def _spawn(name: str, args: list[str], server: DevServer, ready_mark: bytes) -> WorkerProcess:
     env = dict(os.environ, TEMPORAL_ADDRESS=server.address)
     env.pop("TEMPORAL_API_KEY", None)
-    log_path = server.state_dir / f"worker-{pool}.log"
+    log_path = server.state_dir / f"worker-{name}.log"
     with log_path.open("ab") as log:
         start = log.tell()
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "starters.cli",
-                "worker",
-                "--pool",
-                pool,
-                "--metrics-port",
-                str(metrics_port),
-            ],
+            [sys.executable, "-m", "starters.cli", *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    return WorkerProcess(pool, proc, log_path, start)
+    return WorkerProcess(name, proc, log_path, start, ready_mark)
+
+
+def _spawn_worker(pool: str, metrics_port: int, server: DevServer) -> WorkerProcess:
+    """`bizos worker` for one pool; 0 for `metrics_port` serves no metrics."""
+    args = ["worker", "--pool", pool, "--metrics-port", str(metrics_port)]
+    return _spawn(pool, args, server, POLLING_MARK)
+
+
+def _spawn_api(port: int, server: DevServer) -> WorkerProcess:
+    """`bizos api` on 127.0.0.1:<port>, ready once uvicorn says it serves."""
+    return _spawn("api", ["api", "--port", str(port)], server, API_READY_MARK)
 
 
 def stop_processes(procs: list[subprocess.Popen[bytes]], timeout_s: float = 35.0) -> None:
@@ -133,8 +136,10 @@ def embedded_stack(
     *,
     workers: bool = True,
     metrics_port: int = 9464,
+    api_port: int = 0,
 ) -> Iterator[Stack]:
-    """Dev server + worker processes; pool i serves metrics on `metrics_port + i` (0: off)."""
+    """Dev server + worker processes; pool i serves metrics on `metrics_port + i` (0: off);
+    with `api_port` the HTTP API too."""
     server = DevServer(state_dir=state_dir, port=port, ui_port=ui_port)
     started = server.start()
     stack = Stack(server, started)
@@ -144,6 +149,9 @@ def embedded_stack(
                 _spawn_worker(pool, metrics_port + i if metrics_port else 0, server)
                 for i, pool in enumerate(WORKER_POOLS)
             ]
+        if api_port:
+            stack.workers.append(_spawn_api(api_port, server))
+        if stack.workers:
             stack.wait_until_polling()
         yield stack
     finally:

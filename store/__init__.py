@@ -1,5 +1,6 @@
-"""The platform's database: cost ledger, call journal, agent configuration versions, run
-pins, big step outputs and the blob store (``store.blobs``). SQLite file by default,
+"""The platform's database: cost ledger, call journal, agent configuration versions (per
+tenant), run pins, big step outputs, the blob store (``store.blobs``), and the service
+layer's tenants, API keys, audit log, executions index and webhooks. SQLite file by default,
 PostgreSQL with ``BIZOS_DATABASE_URL``.
 
 One `Store` per process, opened once (it migrates the database to the current revision)
@@ -22,17 +23,27 @@ from typing import TYPE_CHECKING, Any
 
 from store.blobs import BlobBackend, BlobRef, BlobSource, BlobStat, GcReport
 from store.records import (
+    ROLES,
+    AuditEntry,
     BilledCall,
     BudgetAlert,
     CallKey,
     ConfigVersionInfo,
+    CostLine,
     DeadAttemptSettlement,
     EstimatedCall,
+    ExecutionInfo,
+    ExecutionPage,
     JournalHit,
+    KeyInfo,
     LedgerTotals,
     PoolTotals,
+    Principal,
     Reservation,
     ReusedCall,
+    TenantInfo,
+    WebhookDeliveryInfo,
+    WebhookEndpointInfo,
 )
 from store.settings import StoreSettings
 
@@ -42,6 +53,8 @@ if TYPE_CHECKING:
     from store.tables import LedgerEntry
 
 __all__ = [
+    "ROLES",
+    "AuditEntry",
     "BilledCall",
     "BlobRef",
     "BlobStat",
@@ -50,15 +63,22 @@ __all__ = [
     "ConfigVersionInfo",
     "DeadAttemptSettlement",
     "EstimatedCall",
+    "ExecutionInfo",
+    "ExecutionPage",
     "GcReport",
     "JournalHit",
+    "KeyInfo",
     "LedgerTotals",
     "PoolTotals",
+    "Principal",
     "Reservation",
     "ReusedCall",
     "RunDataDeleted",
     "Store",
     "StoreSettings",
+    "TenantInfo",
+    "WebhookDeliveryInfo",
+    "WebhookEndpointInfo",
 ]
 
 
@@ -138,6 +158,24 @@ class Store:
 
         return await ledger.ledger_entries_under(self.engine, workflow_id)
 
+    async def costs_by(
+        self,
+        tenant: str,
+        group_by: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[CostLine]:
+        from store import costs
+
+        return await costs.costs_by(
+            self.engine,
+            tenant,
+            group_by,  # type: ignore[arg-type]
+            since=since,
+            until=until,
+        )
+
     async def ledger_totals(
         self, workflow_id: str, run_id: str | None = None, step_key: str | None = None
     ) -> LedgerTotals:
@@ -205,7 +243,7 @@ class Store:
 
         return await budget.reservations(self.engine, pool)
 
-    # agent configuration versions
+    # agent configuration versions, per tenant (default: tenant `default`)
     async def create_config_version(
         self,
         agent_id: str,
@@ -214,37 +252,314 @@ class Store:
         note: str = "",
         activate: bool = True,
         request_key: str | None = None,
+        tenant: str = "default",
     ) -> int:
         from store import configs
 
         return await configs.create_version(
-            self.engine, agent_id, body, note=note, activate=activate, request_key=request_key
+            self.engine,
+            agent_id,
+            body,
+            note=note,
+            activate=activate,
+            request_key=request_key,
+            tenant=tenant,
         )
 
-    async def activate_config_version(self, agent_id: str, version: int) -> None:
+    async def activate_config_version(
+        self, agent_id: str, version: int, *, tenant: str = "default"
+    ) -> None:
         from store import configs
 
-        await configs.activate_version(self.engine, agent_id, version)
+        await configs.activate_version(self.engine, agent_id, version, tenant=tenant)
 
-    async def active_config_version(self, agent_id: str) -> int | None:
+    async def active_config_version(self, agent_id: str, *, tenant: str = "default") -> int | None:
         from store import configs
 
-        return await configs.active_version(self.engine, agent_id)
+        return await configs.active_version(self.engine, agent_id, tenant=tenant)
 
-    async def config_version(self, agent_id: str, version: int) -> ConfigVersionInfo:
+    async def config_version(
+        self, agent_id: str, version: int, *, tenant: str = "default"
+    ) -> ConfigVersionInfo:
         from store import configs
 
-        return await configs.get_version(self.engine, agent_id, version)
+        return await configs.get_version(self.engine, agent_id, version, tenant=tenant)
 
-    async def config_versions(self, agent_id: str) -> list[ConfigVersionInfo]:
+    async def config_versions(
+        self, agent_id: str, *, tenant: str = "default"
+    ) -> list[ConfigVersionInfo]:
         from store import configs
 
-        return await configs.list_versions(self.engine, agent_id)
+        return await configs.list_versions(self.engine, agent_id, tenant=tenant)
 
-    async def pin_config_for_run(self, workflow_id: str, run_id: str, agent_id: str) -> int:
+    async def pin_config_for_run(
+        self, workflow_id: str, run_id: str, agent_id: str, *, tenant: str | None = None
+    ) -> int:
+        """``tenant`` None = the workflow id's first segment (`configs.tenant_of_workflow`)."""
         from store import configs
 
-        return await configs.pin_for_run(self.engine, workflow_id, run_id, agent_id)
+        return await configs.pin_for_run(self.engine, workflow_id, run_id, agent_id, tenant=tenant)
+
+    # tenants, API keys and the audit log (the service layer)
+    async def create_tenant(
+        self,
+        tenant_id: str,
+        *,
+        name: str | None = None,
+        monthly_budget_usd: float | None = None,
+        max_running: int | None = None,
+    ) -> TenantInfo:
+        from store import tenants
+
+        return await tenants.create_tenant(
+            self.engine,
+            tenant_id,
+            name=name,
+            monthly_budget_usd=monthly_budget_usd,
+            max_running=max_running,
+        )
+
+    async def get_tenant(self, tenant_id: str) -> TenantInfo | None:
+        from store import tenants
+
+        return await tenants.get_tenant(self.engine, tenant_id)
+
+    async def list_tenants(self) -> list[TenantInfo]:
+        from store import tenants
+
+        return await tenants.list_tenants(self.engine)
+
+    async def create_key(
+        self, tenant: str, name: str, role: str, expires_at: datetime | None = None
+    ) -> tuple[KeyInfo, str]:
+        """A new API key: its info and the raw key (show it once; only its hash is kept)."""
+        from store import keys
+
+        return await keys.create_key(self.engine, tenant, name, role, expires_at)
+
+    async def list_keys(self, tenant: str) -> list[KeyInfo]:
+        from store import keys
+
+        return await keys.list_keys(self.engine, tenant)
+
+    async def get_key(self, tenant: str, key_id: str) -> KeyInfo:
+        """A key of ``tenant`` (`store.keys.KeyNotFound` for another tenant's)."""
+        from store import keys
+
+        return await keys.get_key(self.engine, tenant, key_id)
+
+    async def revoke_key(self, tenant: str, key_id: str) -> KeyInfo:
+        from store import keys
+
+        return await keys.revoke_key(self.engine, tenant, key_id)
+
+    async def principal_for_key(
+        self, raw_key: str, now: datetime | None = None
+    ) -> Principal | None:
+        """Who the key authenticates; None for unknown, revoked or expired keys."""
+        from store import keys
+
+        return await keys.principal_for_key(self.engine, raw_key, now)
+
+    async def audit(
+        self,
+        tenant: str,
+        actor: str,
+        action: str,
+        target: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        from store import audit
+
+        await audit.audit(self.engine, tenant, actor, action, target, detail)
+
+    async def audit_entries(
+        self,
+        tenant: str,
+        *,
+        action: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        from store import audit
+
+        return await audit.list_audit(self.engine, tenant, action=action, since=since, limit=limit)
+
+    # the executions index (runs the service started)
+    async def record_execution(
+        self,
+        *,
+        workflow_id: str,
+        run_id: str,
+        tenant: str,
+        kind: str,
+        name: str,
+        status: str = "running",
+        started_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> bool:
+        from store import executions
+
+        return await executions.record_execution(
+            self.engine,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            tenant=tenant,
+            kind=kind,
+            name=name,
+            status=status,
+            started_at=started_at,
+            idempotency_key=idempotency_key,
+        )
+
+    async def update_execution_status(
+        self,
+        workflow_id: str,
+        status: str,
+        *,
+        run_id: str | None = None,
+        closed_at: datetime | None = None,
+        cost_usd: float | None = None,
+    ) -> bool:
+        from store import executions
+
+        return await executions.update_execution_status(
+            self.engine, workflow_id, status, run_id=run_id, closed_at=closed_at, cost_usd=cost_usd
+        )
+
+    async def get_execution(self, tenant: str, workflow_id: str) -> ExecutionInfo | None:
+        from store import executions
+
+        return await executions.get_execution(self.engine, tenant, workflow_id)
+
+    async def execution_for_idempotency_key(
+        self, tenant: str, idempotency_key: str
+    ) -> ExecutionInfo | None:
+        from store import executions
+
+        return await executions.execution_for_idempotency_key(self.engine, tenant, idempotency_key)
+
+    async def list_executions(
+        self,
+        tenant: str,
+        *,
+        template: str | None = None,
+        agent: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ExecutionPage:
+        from store import executions
+
+        return await executions.list_executions(
+            self.engine,
+            tenant,
+            template=template,
+            agent=agent,
+            status=status,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    # webhook endpoints and deliveries
+    async def create_webhook(
+        self, tenant: str, url: str, events: list[str], *, secret: str | None = None
+    ) -> tuple[WebhookEndpointInfo, str]:
+        """A new endpoint and its signing secret (show it once)."""
+        from store import webhooks
+
+        return await webhooks.create_endpoint(self.engine, tenant, url, events, secret=secret)
+
+    async def get_webhook(self, tenant: str, endpoint_id: str) -> WebhookEndpointInfo:
+        from store import webhooks
+
+        return await webhooks.get_endpoint(self.engine, tenant, endpoint_id)
+
+    async def list_webhooks(
+        self, tenant: str, *, event: str | None = None, include_disabled: bool = False
+    ) -> list[WebhookEndpointInfo]:
+        from store import webhooks
+
+        return await webhooks.list_endpoints(
+            self.engine, tenant, event=event, include_disabled=include_disabled
+        )
+
+    async def update_webhook(
+        self,
+        tenant: str,
+        endpoint_id: str,
+        *,
+        url: str | None = None,
+        events: list[str] | None = None,
+    ) -> WebhookEndpointInfo:
+        from store import webhooks
+
+        return await webhooks.update_endpoint(
+            self.engine, tenant, endpoint_id, url=url, events=events
+        )
+
+    async def disable_webhook(self, tenant: str, endpoint_id: str) -> WebhookEndpointInfo:
+        from store import webhooks
+
+        return await webhooks.disable_endpoint(self.engine, tenant, endpoint_id)
+
+    async def webhook_secret(self, tenant: str, endpoint_id: str) -> str:
+        """The endpoint's signing secret: for the sender only, never shown or logged."""
+        from store import webhooks
+
+        return await webhooks.endpoint_secret(self.engine, tenant, endpoint_id)
+
+    async def enqueue_webhook_delivery(
+        self,
+        *,
+        event_id: str,
+        endpoint_id: str,
+        tenant: str,
+        event_type: str,
+        payload: dict[str, Any],
+    ) -> bool:
+        from store import webhooks
+
+        return await webhooks.enqueue_delivery(
+            self.engine,
+            event_id=event_id,
+            endpoint_id=endpoint_id,
+            tenant=tenant,
+            event_type=event_type,
+            payload=payload,
+        )
+
+    async def record_webhook_attempt(
+        self,
+        delivery_id: int,
+        *,
+        delivered: bool,
+        error: str | None = None,
+        give_up: bool = False,
+    ) -> None:
+        from store import webhooks
+
+        await webhooks.record_delivery_attempt(
+            self.engine, delivery_id, delivered=delivered, error=error, give_up=give_up
+        )
+
+    async def webhook_deliveries(
+        self,
+        *,
+        tenant: str | None = None,
+        status: str | None = None,
+        endpoint_id: str | None = None,
+        limit: int = 100,
+    ) -> list[WebhookDeliveryInfo]:
+        from store import webhooks
+
+        return await webhooks.list_deliveries(
+            self.engine, tenant=tenant, status=status, endpoint_id=endpoint_id, limit=limit
+        )
 
     # big step outputs
     async def put_output(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -177,3 +177,117 @@ class DeadAttemptSettlement(BaseModel):
 
     settled: int = 0  # to the bill their call journalled
     charged: int = 0  # no bill known: charged in full
+
+
+# -- the service layer: tenants, keys, audit, executions, webhooks ------------------------
+
+TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+"""A tenant id: the first segment of every workflow id its runs have."""
+
+Role = Literal["admin", "operator", "approver", "viewer"]
+ROLES: tuple[str, ...] = ("admin", "operator", "approver", "viewer")
+ExecutionKind = Literal["template", "agent"]
+
+
+class TenantInfo(BaseModel):
+    id: str = Field(pattern=TENANT_ID_PATTERN)
+    name: str
+    monthly_budget_usd: float | None = None
+    max_running: int | None = None
+    created_at: datetime
+
+
+class KeyInfo(BaseModel):
+    """An API key as listed: never its secret, nor the secret's hash."""
+
+    id: str
+    tenant: str
+    name: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Principal(BaseModel):
+    """Who a request acts as: what an API key resolves to (also the `by` of decisions)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    role: Role
+    name: str
+    key_id: str
+
+
+class AuditEntry(BaseModel):
+    id: int
+    tenant: str
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+    at: datetime
+
+
+class ExecutionInfo(BaseModel):
+    workflow_id: str
+    run_id: str
+    tenant: str
+    kind: ExecutionKind
+    name: str
+    status: str
+    started_at: datetime
+    closed_at: datetime | None = None
+    cost_usd: float = 0.0
+    idempotency_key: str | None = None
+
+
+class ExecutionPage(BaseModel):
+    """One page of `list_executions`, newest first; ``next_cursor`` None = last page."""
+
+    items: list[ExecutionInfo] = Field(default_factory=list)
+    next_cursor: str | None = None
+
+
+class WebhookEndpointInfo(BaseModel):
+    """A webhook endpoint as listed (its signing secret is returned only at creation)."""
+
+    id: str
+    tenant: str
+    url: str
+    events: list[str] = Field(default_factory=list)
+    created_at: datetime
+    disabled_at: datetime | None = None
+
+
+class WebhookDeliveryInfo(BaseModel):
+    id: int
+    event_id: str
+    endpoint_id: str
+    tenant: str
+    event_type: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    status: str
+    attempts: int
+    last_error: str | None = None
+    created_at: datetime
+    delivered_at: datetime | None = None
+
+
+class CostLine(BaseModel):
+    """One group of a tenant's spending (`GET /v1/costs?group_by=…`)."""
+
+    key: str
+    calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    usd_nanos: int = 0
+
+    @property
+    def usd(self) -> float:
+        return self.usd_nanos / 1e9

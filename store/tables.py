@@ -31,6 +31,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(dt: datetime) -> datetime:
+    """Aware UTC (SQLite gives back naive datetimes: they were written as UTC)."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
 class LedgerEntry(SQLModel, table=True):
     """One model call of one step attempt: what it cost, or that it reused a paid call.
 
@@ -107,25 +112,31 @@ class CallJournalEntry(SQLModel, table=True):
 
 class AgentConfigVersion(SQLModel, table=True):
     """An immutable configuration version of one agent (provider chain, persona and task
-    overrides). Versions count from 1 per agent; ``request_key`` makes a create idempotent."""
+    overrides). Versions count from 1 per (tenant, agent); ``request_key`` makes a create
+    idempotent (per tenant)."""
 
     __tablename__ = "agent_config_versions"
-    __table_args__ = (UniqueConstraint("agent_id", "version", name="uq_agent_config_version"),)
+    __table_args__ = (
+        UniqueConstraint("tenant", "agent_id", "version", name="uq_agent_config_version"),
+        UniqueConstraint("tenant", "request_key", name="uq_agent_config_request_key"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(default="default", max_length=64, description="revision 0005")
     agent_id: str = Field(max_length=64, index=True)
     version: int
     body: str = Field(sa_column=Column(Text, nullable=False), description="AgentConfig JSON")
     note: str = Field(default="", max_length=512)
-    request_key: str | None = Field(default=None, max_length=256, unique=True)
+    request_key: str | None = Field(default=None, max_length=256)
     created_at: datetime = Field(default_factory=utcnow)
 
 
 class AgentConfigActive(SQLModel, table=True):
-    """Which version new runs of an agent use."""
+    """Which version new runs of an agent use, per tenant."""
 
     __tablename__ = "agent_config_active"
 
+    tenant: str = Field(default="default", primary_key=True, max_length=64)
     agent_id: str = Field(primary_key=True, max_length=64)
     version: int
     updated_at: datetime = Field(default_factory=utcnow)
@@ -306,3 +317,124 @@ class BudgetAlertRecord(SQLModel, table=True):
     at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
+
+
+# -- the service layer: tenants, API keys, audit, executions, webhooks (revision 0005) -------
+
+
+def _tz(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class Tenant(SQLModel, table=True):
+    """A customer of the service. ``id`` matches ``TENANT_ID_PATTERN`` (it is the first
+    segment of every workflow id the tenant starts). Limits: ``None`` = unlimited."""
+
+    __tablename__ = "tenants"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=256)
+    monthly_budget_nanos: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
+    max_running: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key of a principal (tenant + role + name). Only the SHA-256 of its secret is
+    kept; the raw key ``bizos_<id>_<secret>`` is shown once when it is created."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_tenant", "tenant", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    tenant: str = Field(max_length=64)
+    name: str = Field(max_length=128)
+    role: str = Field(max_length=16)
+    secret_sha256: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    expires_at: datetime | None = Field(default=None, sa_column=_tz(True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_tz(True))
+    last_used_at: datetime | None = Field(default=None, sa_column=_tz(True))
+
+
+class AuditRecord(SQLModel, table=True):
+    """Who did what to which resource of a tenant (key.create, config.activate,
+    execution.start, decision, …). Append-only; ``detail`` is JSON without secrets."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_tenant_at", "tenant", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=64)
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=64)
+    target: str = Field(max_length=512)
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class Execution(SQLModel, table=True):
+    """The service's index of the runs it started (Temporal holds the runs themselves):
+    what the API lists per tenant without a visibility query. ``kind`` is ``template`` or
+    ``agent``; ``name`` the template or agent id."""
+
+    __tablename__ = "executions"
+    __table_args__ = (
+        Index("ix_executions_tenant_started", "tenant", "started_at", "workflow_id"),
+        Index("ix_executions_tenant_status", "tenant", "status"),
+        UniqueConstraint("tenant", "idempotency_key", name="uq_executions_idempotency_key"),
+    )
+
+    workflow_id: str = Field(primary_key=True, max_length=256)
+    run_id: str = Field(max_length=64)
+    tenant: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    name: str = Field(max_length=128)
+    status: str = Field(max_length=32)
+    started_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    closed_at: datetime | None = Field(default=None, sa_column=_tz(True))
+    cost_nanos: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    idempotency_key: str | None = Field(default=None, max_length=256)
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """Where a tenant's run events are POSTed. ``secret`` is kept as given (not hashed):
+    the sender needs it to sign every delivery (HMAC-SHA256); it is never logged or
+    listed after creation."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_tenant", "tenant"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    tenant: str = Field(max_length=64)
+    url: str = Field(max_length=2048)
+    secret: str = Field(max_length=256)
+    events: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    disabled_at: datetime | None = Field(default=None, sa_column=_tz(True))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint, once: ``event_id`` names the (run, event) and is unique
+    with the endpoint, so a repeated emit queues nothing new. ``status``: pending,
+    delivered, failed (gave up)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_deliveries_event"),
+        Index("ix_webhook_deliveries_status", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=512)
+    endpoint_id: str = Field(max_length=32)
+    tenant: str = Field(max_length=64)
+    event_type: str = Field(max_length=64)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    delivered_at: datetime | None = Field(default=None, sa_column=_tz(True))

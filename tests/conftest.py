@@ -31,6 +31,7 @@ ISOLATED_NAMESPACES = (
     "isolated-agents",
     "isolated-plans",
     "isolated-deploy",
+    "isolated-webhooks",
 )
 
 

@@ -5,7 +5,9 @@ replays and other workers never read files or the database for them:
   from this worker's specs and catalog (for runs started without one, e.g. by `temporal
   workflow start` or a schedule), and the agent configuration versions the run pins;
 * `store_run_outputs`: a run's outputs too big for its result payload, into the store (a
-  local activity: its big input never enters history, only the reference it returns).
+  local activity: its big input never enters history, only the reference it returns);
+* `emit_run_event`: an execution event of a run started with `notify`, enqueued as one
+  durable `DeliverWebhook` per endpoint of the tenant subscribed to it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -21,8 +23,9 @@ from temporalio.exceptions import ApplicationError
 from activities.catalog import default_catalog
 from store import Store, StoreSettings
 from workflows.catalog_slice import slice_catalog
+from workflows.engine.events import EMIT_RUN_EVENT
 from workflows.engine.run_start import RESOLVE_RUN_START, STORE_RUN_OUTPUTS, configurable_agents
-from workflows.models import RunStart, RunStartRequest, StoreOutputsRequest
+from workflows.models import RunEventRequest, RunStart, RunStartRequest, StoreOutputsRequest
 from workflows.plans import build_plan
 from workflows.registry import default_registry
 from workflows.single_agent import (
@@ -31,16 +34,27 @@ from workflows.single_agent import (
     AgentStartRequest,
 )
 
+if TYPE_CHECKING:
+    from activities.webhooks import WebhookActivities
+
 
 class LocalActivities:
     """Holds the store the pins are written to (opened on the first run that needs it: runs
-    of `system`-only templates never open it)."""
+    of `system`-only templates never open it), and the webhook activities whose endpoint
+    resolver runs' events are fanned out with (default: the store's endpoints)."""
 
-    def __init__(self, settings: StoreSettings | None = None, store: Store | None = None):
+    def __init__(
+        self,
+        settings: StoreSettings | None = None,
+        store: Store | None = None,
+        webhooks: WebhookActivities | None = None,
+    ):
         self._settings = settings
         self._store = store
         self._owns_store = store is None
         self._lock = asyncio.Lock()
+        self._webhooks = webhooks
+        self._owns_webhooks = webhooks is None
 
     async def store(self) -> Store:
         async with self._lock:
@@ -48,9 +62,25 @@ class LocalActivities:
                 self._store = await Store.open(self._settings)
         return self._store
 
+    def webhook_activities(self) -> WebhookActivities:
+        """The delivery activities the workflow pool registers beside these, resolving
+        endpoints from this store (and the BIZOS_WEBHOOK_ENDPOINTS file when set), so runs'
+        events and their deliveries see the same endpoints."""
+        if self._webhooks is None:
+            from activities.webhook_endpoints import store_resolver
+            from activities.webhooks import WebhookActivities
+
+            self._webhooks = WebhookActivities(store_resolver(self.store))
+        return self._webhooks
+
     def all(self) -> list[Callable[..., Any]]:
         """What the workflow pool registers."""
-        return [self.resolve_run_start, self.resolve_agent_start, self.store_run_outputs]
+        return [
+            self.resolve_run_start,
+            self.resolve_agent_start,
+            self.store_run_outputs,
+            self.emit_run_event,
+        ]
 
     @activity.defn(name=RESOLVE_RUN_START)
     async def resolve_run_start(self, req: RunStartRequest) -> RunStart:
@@ -73,7 +103,7 @@ class LocalActivities:
                 store = await self.store()
                 for agent in agents:
                     started.config_versions[agent] = await store.pin_config_for_run(
-                        req.workflow_id, req.run_id, agent
+                        req.workflow_id, req.run_id, agent, tenant=req.tenant
                     )
         return started
 
@@ -99,7 +129,7 @@ class LocalActivities:
         if agent.category != "system":
             store = await self.store()
             started.config_version = await store.pin_config_for_run(
-                req.workflow_id, req.run_id, req.agent
+                req.workflow_id, req.run_id, req.agent, tenant=req.tenant
             )
         return started
 
@@ -114,7 +144,38 @@ class LocalActivities:
             body=json.dumps(req.outputs, ensure_ascii=False, separators=(",", ":")),
         )
 
+    @activity.defn(name=EMIT_RUN_EVENT)
+    async def emit_run_event(self, req: RunEventRequest) -> list[str]:
+        """Enqueue the event for the tenant's subscribed endpoints; the delivery workflows'
+        ids come back (recorded in the run's history: ids only, never URLs or secrets).
+        Emitting the same event again enqueues nothing new: deliveries are keyed by its id."""
+        from activities.webhooks import WebhookEvent
+        from workflows.webhooks import emit_for
+
+        event = WebhookEvent.for_run(
+            tenant=req.tenant,
+            type=req.type,
+            workflow_id=req.workflow_id,
+            run_id=req.run_id,
+            occurred_at=req.occurred_at,
+            step=req.step,
+            level=req.level,
+            round=req.round,
+            data=req.data,
+        )
+        handles = await emit_for(
+            activity.client(),
+            self.webhook_activities().resolver,
+            event,
+            # delivered by the pool that runs the run (it hosts DeliverWebhook)
+            task_queue=activity.info().task_queue,
+        )
+        return [h.id for h in handles]
+
     async def close(self) -> None:
+        if self._webhooks is not None and self._owns_webhooks:
+            await self._webhooks.close()
+            self._webhooks = None
         if self._store is not None and self._owns_store:
             await self._store.close()
             self._store = None

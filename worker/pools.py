@@ -20,6 +20,7 @@ from workflows.models import WORKFLOWS_TASK_QUEUE
 
 if TYPE_CHECKING:
     from activities.agent_step.runtime import AgentRuntime
+    from activities.webhooks import WebhookActivities
     from worker.local_activities import LocalActivities
 
 WORKFLOWS_POOL = "workflows"
@@ -96,22 +97,29 @@ def build_worker(
     pool: str,
     runtime: AgentRuntime | None = None,
     local_activities: LocalActivities | None = None,
+    webhooks: WebhookActivities | None = None,
 ) -> Worker:
     """One pool's worker. Agent pools of a process share one `AgentRuntime` (thread pool,
     store); the caller starts it before polling and closes it after the workers stop. The
     workflow pool hosts the run's local activities (`local_activities`, default: one
-    per process with the store from the environment)."""
+    per process with the store from the environment) and webhook delivery (`webhooks`,
+    default: the local activities' own, with endpoints from their store plus the
+    BIZOS_WEBHOOK_ENDPOINTS file when set; runs' events are fanned out with the local
+    activities' resolver, so give a custom one to `LocalActivities(webhooks=...)`)."""
     tuning = tuning_for(pool)
     if pool == WORKFLOWS_POOL:
         from worker.local_activities import default_local_activities
+        from workflows.admission import TenantAdmission
         from workflows.engine.workflow import DagWorkflow
         from workflows.single_agent import SingleAgentWorkflow
+        from workflows.webhooks import DeliverWebhook
 
+        local = local_activities or default_local_activities()
         return Worker(
             client,
             task_queue=WORKFLOWS_TASK_QUEUE,
-            workflows=[DagWorkflow, SingleAgentWorkflow],
-            activities=(local_activities or default_local_activities()).all(),
+            workflows=[DagWorkflow, SingleAgentWorkflow, DeliverWebhook, TenantAdmission],
+            activities=[*local.all(), *(webhooks or local.webhook_activities()).all()],
             max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
             max_cached_workflows=tuning.max_cached_workflows,
             graceful_shutdown_timeout=tuning.graceful_shutdown,

@@ -76,6 +76,11 @@ class RunInput(BaseModel):
         description="the cap of the pool this run draws on (set by a parent with "
         "`budget_pool`: the root run's cap)",
     )
+    admission: str | None = Field(
+        default=None,
+        description="the tenant's admission workflow: the run waits for a slot before its "
+        "first step and frees it when it ends (set by the API for tenants with a cap)",
+    )
     resume: ResumeSeed | None = Field(
         default=None, description="resume a failed or cancelled run (`bizos resume`)"
     )
@@ -84,6 +89,12 @@ class RunInput(BaseModel):
         gt=0,
         description="largest outputs JSON the result carries inline; larger go by reference "
         "(parents set their step's share). None = AGGREGATE_INLINE_BYTES",
+    )
+    notify: bool = Field(
+        default=False,
+        description="emit execution events (started, waiting_for_person, completed, failed, "
+        "budget_alert) to the tenant's webhooks: set by the API when the tenant has endpoints "
+        "at start; children inherit it. False = no event, no extra command",
     )
 
 
@@ -140,6 +151,23 @@ class StoreOutputsRequest(BaseModel):
     workflow_id: str
     run_id: str
     outputs: dict[str, Any]
+
+
+class RunEventRequest(BaseModel):
+    """Local activity `emit_run_event`: one execution event of a run, for the tenant's
+    webhooks (ids and summaries only: never outputs or params)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str
+    type: Literal["started", "waiting_for_person", "completed", "failed", "budget_alert"]
+    workflow_id: str
+    run_id: str
+    occurred_at: datetime
+    step: str | None = None
+    level: int | None = Field(default=None, description="with `round`: what the event id names")
+    round: int | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunStart(BaseModel):
@@ -244,6 +272,9 @@ class Progress(BaseModel):
     )
     ignored_count: int = 0
     resumed_from: str | None = Field(default=None, description="the run this one resumes")
+    waiting_for_slot: bool = Field(
+        default=False, description="queued behind the tenant's running cap"
+    )
 
 
 class RunResult(BaseModel):

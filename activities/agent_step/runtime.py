@@ -99,15 +99,19 @@ class AgentRuntime:
                     self._store = await Store.open(self._store_settings)
         return self._store
 
-    async def pinned_version(self, workflow_id: str, run_id: str, agent_id: str) -> int:
-        """The configuration version a run uses for an agent (0 = catalog defaults). A pin
-        never changes once written, so it is remembered here and the store is asked once
-        per run and agent."""
+    async def pinned_version(
+        self, workflow_id: str, run_id: str, agent_id: str, tenant: str | None = None
+    ) -> int:
+        """The configuration version a run uses for an agent (0 = catalog defaults), from
+        ``tenant``'s configurations. A pin never changes once written, so it is remembered
+        here and the store is asked once per run and agent."""
         key = (workflow_id, run_id, agent_id)
         if key in self._pins:
             self._pins.move_to_end(key)
             return self._pins[key]
-        version = await (await self.store()).pin_config_for_run(workflow_id, run_id, agent_id)
+        version = await (await self.store()).pin_config_for_run(
+            workflow_id, run_id, agent_id, tenant=tenant
+        )
         self._pins[key] = version
         if len(self._pins) > PIN_CACHE_SIZE:
             self._pins.popitem(last=False)

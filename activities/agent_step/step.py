@@ -80,7 +80,9 @@ class StepHost(Protocol):
 
     async def store(self) -> Store: ...
 
-    async def pinned_version(self, workflow_id: str, run_id: str, agent_id: str) -> int: ...
+    async def pinned_version(
+        self, workflow_id: str, run_id: str, agent_id: str, tenant: str | None = None
+    ) -> int: ...
 
     def crew_started(self) -> None: ...
 
@@ -123,10 +125,12 @@ def _run_crew(
     call)."""
     spec = agent.modes[mode]
     family = spec.output or "report"
+    # A configuration version may switch tools off; the offline plan skips them too.
+    names = config.tools(agent, mode) if config is not None else agent.mode_tools(mode)
     llm: BaseLLM
     if chain.offline:
         llm = OfflineLLM.build(
-            plan=[(step.tool, step.args) for step in spec.offline_plan],
+            plan=[(step.tool, step.args) for step in spec.offline_plan if step.tool in names],
             inputs=inputs,
             family=family,
             agent_name=agent.name or agent.id,
@@ -143,7 +147,7 @@ def _run_crew(
         )
     with open_files() as files:
         toolbox = StepToolbox(files, ctx)
-        tools = toolbox.crew_tools(agent.mode_tools(mode))
+        tools = toolbox.crew_tools(names)
         crew = build_crew(agent, mode, inputs, llm=llm, tools=tools, config=config)
         result = crew.kickoff()
     if not isinstance(result, CrewOutput):  # streaming output: never requested here
@@ -218,10 +222,10 @@ async def run_crew_step(
         inputs = await resolve_inputs(inp.inputs, host.store)
         version = inp.config_version
         if version is None:
-            version = await host.pinned_version(inp.workflow_id, inp.run_id, agent.id)
+            version = await host.pinned_version(inp.workflow_id, inp.run_id, agent.id, inp.tenant)
         config = None
         if version:
-            stored = await store.config_version(agent.id, version)
+            stored = await store.config_version(agent.id, version, tenant=inp.tenant)
             config = AgentConfig.model_validate(stored.body)
         chain = resolve_chain(agent, inp.mode, config)
         if inp.price_as:

@@ -48,7 +48,8 @@ def task_text(
     tone = inputs.get("tone")
     if agent.tones and isinstance(tone, str):
         values["tone_guide"] = agent.tones.get(tone, "")
-    parts = [render_template(spec.task or spec.description, values)]
+    template = (config.mode(mode).task if config else None) or spec.task or spec.description
+    parts = [render_template(template, values)]
     extra = [config.instructions, config.mode(mode).instructions] if config else []
     parts.extend(text for text in extra if text)
     input_json = json.dumps(inputs, sort_keys=True, default=str)

@@ -59,7 +59,7 @@ def test_refuses_a_server_it_did_not_start(tmp_path: Path) -> None:
 
 
 async def test_bizos_dev_serves_runs_metrics_logs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port, ui, metrics = free_port(), free_port(), free_port_pair()
+    port, ui, metrics, api = free_port(), free_port(), free_port_pair(), free_port()
     state = tmp_path / "state"
     proc = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; reads go to a thread
         [
@@ -75,6 +75,8 @@ async def test_bizos_dev_serves_runs_metrics_logs_and_stops_on_ctrl_c(tmp_path: 
             str(state),
             "--metrics-port",
             str(metrics),
+            "--api-port",
+            str(api),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -100,8 +102,18 @@ async def test_bizos_dev_serves_runs_metrics_logs_and_stops_on_ctrl_c(tmp_path: 
             with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as r:
                 return str(r.read().decode())
 
-        body = await asyncio.to_thread(scrape)
-        assert "temporal_workflow_completed" in body
+        async def completed_counted() -> bool:
+            # the SDK's exporter publishes its counters a moment after the fact
+            return "temporal_workflow_completed" in await asyncio.to_thread(scrape)
+
+        await eventually(completed_counted, what="the completed run in the worker's metrics")
+        assert f"HTTP API: http://127.0.0.1:{api}/v1" in banner
+
+        def ready() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{api}/readyz", timeout=5) as r:
+                return str(r.read().decode())
+
+        assert '"status":"ready"' in await asyncio.to_thread(ready)
         log = (state / "worker-agents.log").read_text()
         assert f"[wf={h.id} run={h.result_run_id} step=draft] step started: noop/echo" in log
         server_pid = int((state / "temporal.pid").read_text())

@@ -178,6 +178,8 @@ async def test_bizos_dev_stops_naming_the_pool_whose_worker_cannot_start(tmp_pat
         str(state),
         "--metrics-port",
         "0",
+        "--api-port",
+        "0",
         cwd=REPO,
         env=env,
         stdout=asyncio.subprocess.PIPE,

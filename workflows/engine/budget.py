@@ -4,6 +4,8 @@ and the alerts at 75 / 90 / 100 % of the cap."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -15,9 +17,15 @@ with workflow.unsafe.imports_passed_through():
 
 
 class Budget:
-    def __init__(self, state: RunState, decisions: Decisions) -> None:
+    def __init__(
+        self,
+        state: RunState,
+        decisions: Decisions,
+        on_alerts: Callable[[list[int]], None] | None = None,
+    ) -> None:
         self.state = state
         self.decisions = decisions
+        self._on_alerts = on_alerts  # told the thresholds each call newly crosses
 
     async def gate(self, step: CompiledStep, estimate: float) -> None:
         """Wait for a person's approval when `estimate` more would pass the cap."""
@@ -74,12 +82,15 @@ class Budget:
         and concurrent branches included) reported them."""
         state = self.state
         cap = state.pool_cap
+        before = set(state.budget_alerts)
         if reported:
             state.budget_alerts.update(reported)
         if cap:
             state.budget_alerts.update(
                 t for t in BUDGET_ALERTS if state.total_cost >= cap * t / 100 - 1e-9
             )
+        if self._on_alerts is not None and state.budget_alerts != before:
+            self._on_alerts(sorted(state.budget_alerts - before))
 
     def child_budget(self) -> float | None:
         """What a child run may spend: what is left (never zero, which would mean no cap)."""

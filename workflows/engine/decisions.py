@@ -35,6 +35,8 @@ class Decisions:
         self.ignored_count = 0
         self._upserted_waiting: list[str] = []
         self._on_change = on_change
+        # told each time a step starts waiting for a person (the run's execution events)
+        self.on_wait: Callable[[CompiledStep, str, str], None] | None = None
 
     def decided(self, sid: str) -> DecisionRecord | None:
         return self.approvals.get(sid) or self.choices.get(sid) or self.budget.get(sid)
@@ -52,12 +54,19 @@ class Decisions:
             self.waiting[sid] = kind
             self.prompts[sid] = prompt
             self.sync_waiting()
+            if self.on_wait is not None:
+                self.on_wait(step, kind, prompt)
+            evicted = False
             try:
                 await workflow.wait_condition(
                     lambda: sid in self.inbox,
                     timeout=timeout,
                     timeout_summary=f"{sid}: {kind} times out",
                 )
+            except GeneratorExit:
+                # The worker dropped the run from its cache: no workflow context to record in.
+                evicted = True
+                raise
             except TimeoutError:
                 if sid in self.inbox and workflow.patched(LATE_DECISION_PATCH):
                     # The decision came in the same activation as the timeout: it was
@@ -65,8 +74,9 @@ class Decisions:
                     return self.inbox.pop(sid)
                 return None
             finally:
-                self.waiting.pop(sid, None)
-                self.sync_waiting()
+                if not evicted:
+                    self.waiting.pop(sid, None)
+                    self.sync_waiting()
         return self.inbox.pop(sid)
 
     @staticmethod

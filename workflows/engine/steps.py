@@ -210,7 +210,12 @@ class StepKinds:
         if not isinstance(params, dict):
             raise StepFailure(f"with: gave {type(params).__name__}, not a mapping of params")
         child_id = f"{info.workflow_id}.{step.id}" + ("" if index is None else f".{index}")
-        child_input = RunInput(params=params, tenant=tenant, budget_usd=self.budget.child_budget())
+        child_input = RunInput(
+            params=params,
+            tenant=tenant,
+            budget_usd=self.budget.child_budget(),
+            notify=self.state.input.notify,  # a notifying run's children notify too
+        )
         if self._plan is not None:
             # The child runs on the plan this run recorded, with this run's pins, and keeps
             # its result within this step's share of the payload.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -20,11 +21,14 @@ with workflow.unsafe.imports_passed_through():
     # Pure, deterministic modules compiled once per worker; passed through so the sandbox
     # shares the worker's copy instead of re-importing them for every run.
     from workflows import search_attributes as sa
+    from workflows.admission import ADMITTED_SIGNAL
     from workflows.compiler import CompiledDag
     from workflows.engine import progress as report
     from workflows.engine import run_start
+    from workflows.engine.admission_gate import AdmissionGate
     from workflows.engine.budget import Budget
     from workflows.engine.decisions import Decisions
+    from workflows.engine.events import RunEvents
     from workflows.engine.loop import Scheduler
     from workflows.engine.run_start import RESULT_BY_REF_PATCH, RUN_START_PATCH
     from workflows.engine.startup import decode_input, registry_spec, validate_params
@@ -56,8 +60,10 @@ class DagWorkflow:
         self._plan: RunPlan | None = None
         self._early: list[Decision] = []  # signals that came before the plan was known
         self._decisions = Decisions(self._publish_details)
+        self._gate = AdmissionGate(None)
         try:
             self._input = decode_input(args)
+            self._gate = AdmissionGate(self._input.admission)
             if self._input.plan is not None:
                 # The starter recorded the plan: known from the first moment, no file read.
                 self._begin(self._input.plan)
@@ -118,10 +124,13 @@ class DagWorkflow:
     async def run(self, args: Sequence[RawValue]) -> RunResult:
         if self._fatal is not None:
             raise self._fatal
+        events = RunEvents(self._input)  # emits nothing unless the run was started to notify
         try:
             state = await self._start()
         except ApplicationError as e:
             self._fatal = e  # the progress query says failed, with no steps
+            events.failed(None, e.message, e.type)
+            await events.flush()
             raise
         dag = state.dag
         info = workflow.info()
@@ -129,7 +138,24 @@ class DagWorkflow:
             workflow.upsert_search_attributes(
                 [sa.TEMPLATE.value_set(dag.name), sa.TENANT.value_set(state.input.tenant)]
             )
-        budget = Budget(state, self._decisions)
+        events.started(state)
+        evicted = False
+        try:
+            # A tenant's running cap: wait for a slot before the first step; give it back
+            # however the run ends.
+            await self._gate.acquire()
+            return await self._run_steps(state, events, info)
+        except GeneratorExit:
+            evicted = True  # dropped from the worker's cache: the run has not ended
+            raise
+        finally:
+            if not evicted:
+                await self._gate.release()
+
+    async def _run_steps(self, state: RunState, events: RunEvents, info: Any) -> RunResult:
+        dag = state.dag
+        self._decisions.on_wait = events.waiting
+        budget = Budget(state, self._decisions, lambda new: events.budget_alerts(state, new))
         kinds = StepKinds(state, self._decisions, budget, self._child_dag, self._plan)
         body = asyncio.create_task(
             Scheduler(state, self._decisions, kinds, self._publish_details).run()
@@ -152,6 +178,10 @@ class DagWorkflow:
                     )
                 guard.cancel()
             await body
+        except ApplicationError as e:
+            events.failed(state, e.message, e.type)
+            await events.flush()
+            raise
         except asyncio.CancelledError:
             # Cancelling the run cancels its steps; they wait for their activities to
             # acknowledge through heartbeats before the run ends as cancelled.
@@ -162,10 +192,19 @@ class DagWorkflow:
         if report.outputs_too_big(state) and workflow.patched(RESULT_BY_REF_PATCH):
             outputs_ref = await run_start.store_outputs(report.output_values(state))
         result = report.result(state, self._decisions, outputs_ref)
+        events.completed(result)
+        await events.flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
     # ------------------------------------------------------------------ decisions
+
+    @workflow.signal(
+        name=ADMITTED_SIGNAL,
+        description="The tenant's admission workflow granted this run a slot.",
+    )
+    def admitted(self) -> None:
+        self._gate.admit()
 
     @workflow.update(
         name="decide",
@@ -240,7 +279,9 @@ class DagWorkflow:
                 cost_usd=0,
                 budget_usd=None,
             )
-        return report.progress(self._state, self._decisions, fatal=self._fatal is not None)
+        found = report.progress(self._state, self._decisions, fatal=self._fatal is not None)
+        found.waiting_for_slot = self._gate.waiting
+        return found
 
     @workflow.query(
         name="resume_seed",
