@@ -10,6 +10,7 @@ billed row) instead of paying again. Calls of the offline policy write a ledger 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +30,49 @@ _LEDGER = LedgerEntry.__table__  # type: ignore[attr-defined]
 _JOURNAL = CallJournalEntry.__table__  # type: ignore[attr-defined]
 
 
+def _ledger_row(
+    key: CallKey,
+    *,
+    ledger_key: str,
+    attempt: int,
+    kind: str,
+    agent: str,
+    mode: str,
+    provider: str,
+    model: str,
+    tokens_in: int,
+    tokens_out: int,
+    usd_nanos: int,
+    now: datetime,
+    reused_from: str | None = None,
+    priced_as: str | None = None,
+) -> dict[str, object]:
+    """One ledger row: billed, estimated (offline) and reused calls differ only in these."""
+    row: dict[str, object] = {
+        "idempotency_key": ledger_key,
+        "tenant": key.tenant,
+        "workflow_id": key.workflow_id,
+        "run_id": key.run_id,
+        "step_key": key.step_key,
+        "attempt": attempt,
+        "call_index": key.call_index,
+        "request_hash": key.request_hash,
+        "kind": kind,
+        "agent": agent,
+        "mode": mode,
+        "provider": provider,
+        "model": model,
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+        "usd_nanos": usd_nanos,
+        "reused_from": reused_from,
+        "created_at": now,
+    }
+    if priced_as is not None:
+        row["priced_as"] = priced_as
+    return row
+
+
 async def record_billed_call(engine: AsyncEngine, call: BilledCall) -> bool:
     """Journal + ledger for one answered call. False when it was already recorded."""
     key = call.key
@@ -37,26 +81,20 @@ async def record_billed_call(engine: AsyncEngine, call: BilledCall) -> bool:
         inserted = await insert_ignore(
             conn,
             _LEDGER,
-            {
-                "idempotency_key": call.ledger_key,
-                "tenant": key.tenant,
-                "workflow_id": key.workflow_id,
-                "run_id": key.run_id,
-                "step_key": key.step_key,
-                "attempt": call.attempt,
-                "call_index": key.call_index,
-                "request_hash": key.request_hash,
-                "kind": "billed",
-                "agent": call.agent,
-                "mode": call.mode,
-                "provider": call.provider,
-                "model": call.model,
-                "tokens_in": call.tokens_in,
-                "tokens_out": call.tokens_out,
-                "usd_nanos": call.usd_nanos,
-                "reused_from": None,
-                "created_at": now,
-            },
+            _ledger_row(
+                key,
+                ledger_key=call.ledger_key,
+                attempt=call.attempt,
+                kind="billed",
+                agent=call.agent,
+                mode=call.mode,
+                provider=call.provider,
+                model=call.model,
+                tokens_in=call.tokens_in,
+                tokens_out=call.tokens_out,
+                usd_nanos=call.usd_nanos,
+                now=now,
+            ),
         )
         # A duplicate attempt racing this one may have journalled the same request first:
         # the first answer wins, and this call still shows in the ledger (it was billed).
@@ -93,31 +131,24 @@ async def record_estimated_calls(engine: AsyncEngine, calls: Sequence[EstimatedC
     now = utcnow()
     async with engine.begin() as conn:
         for call in calls:
-            key = call.key
             inserted += await insert_ignore(
                 conn,
                 _LEDGER,
-                {
-                    "idempotency_key": call.ledger_key,
-                    "tenant": key.tenant,
-                    "workflow_id": key.workflow_id,
-                    "run_id": key.run_id,
-                    "step_key": key.step_key,
-                    "attempt": call.attempt,
-                    "call_index": key.call_index,
-                    "request_hash": key.request_hash,
-                    "kind": "billed",
-                    "agent": call.agent,
-                    "mode": call.mode,
-                    "provider": call.provider,
-                    "model": call.model,
-                    "tokens_in": call.tokens_in,
-                    "tokens_out": call.tokens_out,
-                    "usd_nanos": call.usd_nanos,
-                    "reused_from": None,
-                    "priced_as": call.priced_as,
-                    "created_at": now,
-                },
+                _ledger_row(
+                    call.key,
+                    ledger_key=call.ledger_key,
+                    attempt=call.attempt,
+                    kind="billed",
+                    agent=call.agent,
+                    mode=call.mode,
+                    provider=call.provider,
+                    model=call.model,
+                    tokens_in=call.tokens_in,
+                    tokens_out=call.tokens_out,
+                    usd_nanos=call.usd_nanos,
+                    now=now,
+                    priced_as=call.priced_as,
+                ),
             )
     return inserted
 
@@ -146,31 +177,25 @@ async def lookup_call(engine: AsyncEngine, key: CallKey) -> JournalHit | None:
 
 
 async def record_reuse(engine: AsyncEngine, reuse: ReusedCall) -> bool:
-    key = reuse.key
     async with engine.begin() as conn:
         return await insert_ignore(
             conn,
             _LEDGER,
-            {
-                "idempotency_key": reuse.ledger_key,
-                "tenant": key.tenant,
-                "workflow_id": key.workflow_id,
-                "run_id": key.run_id,
-                "step_key": key.step_key,
-                "attempt": reuse.attempt,
-                "call_index": key.call_index,
-                "request_hash": key.request_hash,
-                "kind": "reused",
-                "agent": reuse.agent,
-                "mode": reuse.mode,
-                "provider": reuse.hit.provider,
-                "model": reuse.hit.model,
-                "tokens_in": reuse.hit.tokens_in,
-                "tokens_out": reuse.hit.tokens_out,
-                "usd_nanos": 0,
-                "reused_from": reuse.hit.ledger_key,
-                "created_at": utcnow(),
-            },
+            _ledger_row(
+                reuse.key,
+                ledger_key=reuse.ledger_key,
+                attempt=reuse.attempt,
+                kind="reused",
+                agent=reuse.agent,
+                mode=reuse.mode,
+                provider=reuse.hit.provider,
+                model=reuse.hit.model,
+                tokens_in=reuse.hit.tokens_in,
+                tokens_out=reuse.hit.tokens_out,
+                usd_nanos=0,
+                now=utcnow(),
+                reused_from=reuse.hit.ledger_key,
+            ),
         )
 
 

@@ -13,20 +13,16 @@ thresholds crossed so far.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
 
+from activities.agent_step.store_calls import AttemptStore
 from activities.contract import AgentStepInput, AgentStepResult
 from activities.providers.prices import NANOS_PER_USD
 from activities.providers.step_context import RunBudgetExhausted
-from store import CallKey, Store
+from store import Store
 from store.records import call_ledger_key
 
-T = TypeVar("T")
-STORE_CALL_TIMEOUT_S = 60.0
 
-
-class StoreRunBudget:
+class StoreRunBudget(AttemptStore):
     """`RunBudget` on the store, called from the crew's worker thread."""
 
     def __init__(
@@ -42,30 +38,21 @@ class StoreRunBudget:
         step_key: str,
         attempt: int,
     ):
-        self._store = store
-        self._loop = loop
+        super().__init__(
+            store,
+            loop,
+            tenant=tenant,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            step_key=step_key,
+            attempt=attempt,
+        )
         self.pool = pool
         self.cap_nanos = cap_nanos
-        self._tenant = tenant
-        self._workflow_id = workflow_id
-        self._run_id = run_id
-        self._step_key = step_key
-        self._attempt = attempt
 
     def key(self, request_hash: str, call_index: int) -> str:
         """The ledger key of the call (`StoreCallJournal` writes its billed row under it)."""
-        call = CallKey(
-            tenant=self._tenant,
-            workflow_id=self._workflow_id,
-            run_id=self._run_id,
-            step_key=self._step_key,
-            request_hash=request_hash,
-            call_index=call_index,
-        )
-        return call_ledger_key(call, self._attempt)
-
-    def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(STORE_CALL_TIMEOUT_S)
+        return call_ledger_key(self._key(request_hash, call_index), self._attempt)
 
     def reserve(self, request_hash: str, call_index: int, worst_nanos: int) -> None:
         granted = self._wait(

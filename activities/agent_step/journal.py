@@ -8,17 +8,14 @@ writes happen before CrewAI continues (a crash after a paid call finds it journa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
+from activities.agent_step.store_calls import AttemptStore
 from activities.providers.step_context import OfflineCall
-from store import BilledCall, CallKey, EstimatedCall, JournalHit, ReusedCall, Store
-
-T = TypeVar("T")
-STORE_CALL_TIMEOUT_S = 60.0
+from store import BilledCall, EstimatedCall, JournalHit, ReusedCall, Store
 
 
-class StoreCallJournal:
+class StoreCallJournal(AttemptStore):
     def __init__(
         self,
         store: Store,
@@ -32,28 +29,17 @@ class StoreCallJournal:
         agent: str,
         mode: str,
     ):
-        self._store = store
-        self._loop = loop
-        self._tenant = tenant
-        self._workflow_id = workflow_id
-        self._run_id = run_id
-        self._step_key = step_key
-        self._attempt = attempt
+        super().__init__(
+            store,
+            loop,
+            tenant=tenant,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            step_key=step_key,
+            attempt=attempt,
+        )
         self._agent = agent
         self._mode = mode
-
-    def _key(self, request_hash: str, call_index: int) -> CallKey:
-        return CallKey(
-            tenant=self._tenant,
-            workflow_id=self._workflow_id,
-            run_id=self._run_id,
-            step_key=self._step_key,
-            request_hash=request_hash,
-            call_index=call_index,
-        )
-
-    def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(STORE_CALL_TIMEOUT_S)
 
     def lookup(self, request_hash: str, call_index: int) -> JournalHit | None:
         return self._wait(self._store.lookup_call(self._key(request_hash, call_index)))
