@@ -118,11 +118,19 @@ class AgentStepInput(BaseModel):
     view_limit_bytes: int | None = Field(
         default=None, description="size of the bounded view of an output sent by reference"
     )
+    round: int = Field(
+        default=0,
+        ge=0,
+        description="revise round of the step (0 = its first run); part of every key of its "
+        "calls, so a re-run never gets an earlier round's answers back",
+    )
 
     @property
     def idempotency_key(self) -> str:
-        """Stable across retries of this step: run + step (+ item)."""
+        """Stable across retries of this step: run + step (+ item) (+ revise round)."""
         suffix = "" if self.item_index is None else f"#{self.item_index}"
+        if self.round:
+            suffix += f"@r{self.round}"
         return f"{self.workflow_id}/{self.run_id}/{self.step_id}{suffix}"
 
 
@@ -151,6 +159,9 @@ class AgentStepResult(BaseModel):
         default=None,
         description="with output_ref: the output's bounded view (`bounded_view`) that "
         "expressions read",
+    )
+    output_sha256: str | None = Field(
+        default=None, description="with output_ref: the stored output's content hash"
     )
     summary: str = Field(default="", description="one line for progress views and the Web UI")
     tokens_in: int = 0

@@ -297,11 +297,15 @@ class StaticEndpoints:
     def _all(self) -> Mapping[str, list[WebhookTarget]]:
         return self._endpoints
 
+    async def _load(self) -> Mapping[str, list[WebhookTarget]]:
+        # subclasses read files and secrets (Vault: a network call): off the event loop
+        return await asyncio.to_thread(self._all)
+
     async def endpoints_for(self, tenant: str, event_type: str) -> list[WebhookTarget]:
-        return [t for t in self._all().get(tenant, []) if event_type in t.event_types]
+        return [t for t in (await self._load()).get(tenant, []) if event_type in t.event_types]
 
     async def secret_for(self, tenant: str, endpoint_id: str) -> str | None:
-        for target in self._all().get(tenant, []):
+        for target in (await self._load()).get(tenant, []):
             if target.endpoint_id == endpoint_id and target.secret is not None:
                 return target.secret.get_secret_value() or None
         return None
@@ -454,6 +458,18 @@ class WebhookActivities:
                 DeliveryAttempt(endpoint_id=endpoint_id, attempt=attempt, error=why),
                 type=UNKNOWN_ENDPOINT,
                 non_retryable=True,
+            )
+        if event.type == "waiting_for_person":
+            # one-click decision links, minted here so no token enters a workflow history;
+            # deterministic per event and principal, so a retried delivery sends the same
+            from activities.notify.links import data_with_links
+
+            event = event.model_copy(
+                update={
+                    "data": await data_with_links(
+                        event.event_id, event.tenant, event.occurred_at, dict(event.data)
+                    )
+                }
             )
         body = event_body(event)
         headers = signed_headers(secret, event, body)

@@ -198,6 +198,7 @@ async def check_budget(request: Request, tenant: str, *, now: datetime | None = 
         async with lock:  # one replica: never twice; several: rarely (audit is append-only)
             await _alerts(store, tenant, month, start, reached, spent, budget)
     if spent >= budget:
+        metrics.BUDGET_REFUSED.labels(tenant).inc()
         raise Problem(
             402,
             "Budget exhausted",
@@ -228,6 +229,7 @@ async def _alerts(
     for threshold in reached:
         if threshold in done:
             continue
+        metrics.BUDGET_ALERTS.labels(tenant, str(threshold)).inc()
         await store.audit(
             tenant,
             "bizos",

@@ -7,6 +7,7 @@ and query, each call with an RPC timeout.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,16 +22,22 @@ from api.problems import PROBLEM_RESPONSES
 from api.redis_conn import open_backend
 from api.routes import (
     agents,
+    approver_groups,
+    codec,
     configurations,
     costs,
+    decisions,
     executions,
     health,
+    links,
     schedules,
+    secrets,
     templates,
     webhooks,
     workflows,
 )
 from api.settings import ApiSettings
+from worker.tracing import instrument_app
 
 
 class _Closing:
@@ -60,10 +67,18 @@ def create_app(
 
             app.state.store = await Store.open()
             owned.append(app.state.store)
-        if app.state.temporal is None:
+        if app.state.temporal is None:  # a real process, not a test's app: its secrets too
+            from activities.secrets.configure import install_configured_backend
             from worker.connection import connect
 
+            await asyncio.to_thread(install_configured_backend)  # a Vault login blocks
+
             app.state.temporal = await connect()
+        if settings.production:
+            # decision links need their signing secret (from the backend installed above)
+            from activities.notify.links import LinkSettings, signing_secret
+
+            await asyncio.to_thread(signing_secret, LinkSettings(production=True))
         if app.state.limiter is None or app.state.idempotency is None:
             backend = await open_backend(settings.redis)
             owned.append(_Closing(backend.aclose))
@@ -103,4 +118,10 @@ def create_app(
     app.include_router(configurations.router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(schedules.router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(webhooks.router, prefix="/v1", responses=PROBLEM_RESPONSES)
+    app.include_router(approver_groups.router, prefix="/v1", responses=PROBLEM_RESPONSES)
+    app.include_router(decisions.router, prefix="/v1", responses=PROBLEM_RESPONSES)
+    app.include_router(links.router, prefix="/v1")  # no key: the signed token is the credential
+    app.include_router(secrets.router, prefix="/v1", responses=PROBLEM_RESPONSES)
+    app.include_router(codec.router, prefix="/v1")  # Temporal's codec protocol, for operators
+    instrument_app(app)  # traces requests when OTEL_EXPORTER_OTLP_ENDPOINT is set
     return app

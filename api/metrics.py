@@ -30,6 +30,18 @@ RATE_LIMITED = Counter(
     "bizos_api_rate_limited_total", "Requests refused by a rate limit", ["tenant"],
     registry=REGISTRY,
 )
+BUDGET_ALERTS = Counter(
+    "bizos_api_budget_alerts_total",
+    "A tenant's monthly spend crossed 75/90/100 % of its budget (once per month and threshold)",
+    ["tenant", "threshold"],
+    registry=REGISTRY,
+)
+BUDGET_REFUSED = Counter(
+    "bizos_api_budget_refused_total",
+    "Executions refused because the tenant's monthly budget is spent",
+    ["tenant"],
+    registry=REGISTRY,
+)
 
 router = APIRouter(tags=["health"])
 

@@ -41,11 +41,14 @@ PARAMS: dict[str, dict[str, object]] = {
     "approval_flow": {"topic": "replay", "channels": ["blog", "newsletter"]},
     "payloads": {"items": [1, 2, 3]},
     "child_echo": {"label": "replay"},
+    "hitl": {"topic": "replay"},
 }
 
 
 RELEASE = "plan"  # the behaviour recorded now: runs carry their plan
 REJECTED = {"reject_branch": "reject"}  # recorded down their reject branch
+REVISED = {"hitl"}  # recorded through one revise round before approving
+ESCALATED = {"escalation"}  # decided only at the last level, after the first timed out
 BARE = {"hello_approval", "parent_child", "approval_flow"}  # also recorded started bare
 
 
@@ -63,7 +66,12 @@ async def record_one(client, dag, out: Path, *, bare: bool = False) -> None:  # 
         )
     else:
         handle = await start_run(client, dag, RunInput(params=params), key=uuid.uuid4().hex[:8])
-    await _decide_until_done(handle, REJECTED.get(dag.name, "approve"))
+    await _decide_until_done(
+        handle,
+        REJECTED.get(dag.name, "approve"),
+        revise=dag.name in REVISED,
+        last_level=dag.name in ESCALATED,
+    )
     try:
         await handle.result()
     except Exception as e:  # a failing template's history is worth replaying too
@@ -114,19 +122,23 @@ async def record_agent_step(client, out: Path, *, bare: bool) -> None:  # type: 
     print(f"recorded {out.relative_to(REPO)}")
 
 
-async def _decide_until_done(handle, verdict: str = "approve") -> None:  # type: ignore[no-untyped-def]
+async def _decide_until_done(  # type: ignore[no-untyped-def]
+    handle, verdict: str = "approve", *, revise: bool = False, last_level: bool = False
+) -> None:
+    """Decide every waiting step as an operator would (`via: cli`, with the digest shown)."""
     while True:
         p = await handle.query("progress", result_type=Progress)
         for s in p.steps:
-            if s.status == "waiting":
-                d = (
-                    Decision(
-                        step=s.id, decision="choose", option=(s.options or [""])[0], by="recorder"
-                    )
-                    if s.waiting_for == "choice"
-                    else Decision(step=s.id, decision=verdict, by="recorder")
-                )
-                await handle.execute_update("decide", d)
+            if s.status != "waiting" or (last_level and (s.level or 0) + 1 < (s.levels or 1)):
+                continue
+            if s.waiting_for == "choice":
+                d = Decision(step=s.id, decision="choose", option=(s.options or [""])[0])
+            elif revise and s.round == 0 and s.max_revisions:
+                d = Decision(step=s.id, decision="revise", comment="recorder feedback")
+            else:
+                d = Decision(step=s.id, decision=verdict)  # type: ignore[arg-type]
+            d.by, d.digest, d.via = "recorder", s.digest, "cli"
+            await handle.execute_update("decide", d)
         if p.status != "running":
             break
         await asyncio.sleep(0.1)

@@ -14,10 +14,14 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from starters import api_cmd
+from starters import api_cmd, backup_cmd, doctor_cmd, exporter_cmd
 from starters.artifacts_cmd import artifacts_app
+from starters.codec_cmd import codec_server
+from starters.decisions_cmd import decisions as decisions_command
+from starters.groups_cmd import groups_app
 from starters.output import OutputFormat, console, emit, fail, parse_json_object, run_command
 from starters.schedule_cmd import schedule_app
+from starters.secrets_cmd import secrets_app
 from starters.specs_cmd import specs_app
 from starters.tenants_cmd import keys_app, tenants_app
 
@@ -31,7 +35,15 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(groups_app, name="groups")
+app.command(name="decisions")(decisions_command)
 app.command(name="api")(api_cmd.api)
+app.command(name="exporter")(exporter_cmd.exporter)
+app.command(name="codec-server")(codec_server)
+app.command(name="doctor")(doctor_cmd.doctor)
+app.command(name="backup")(backup_cmd.backup)
+app.command(name="restore")(backup_cmd.restore)
 try:  # the agent catalog commands (their own module; no crewai import)
     from starters.agents_cmd import agents_app
 
@@ -257,7 +269,9 @@ def _decide(
     comment: str,
     use_signal: bool,
     output: OutputFormat,
+    digest: str | None = None,
 ) -> None:
+    from starters.decisions_cmd import resolve_digest
     from starters.runs import decide
     from worker.connection import connect
     from workflows.models import ApprovalSignal, ChoiceSignal, Decision
@@ -266,26 +280,43 @@ def _decide(
 
     async def go() -> Any:
         client = await connect()
+        seen = await resolve_digest(client, workflow_id, step, digest)
         if use_signal:
             handle = client.get_workflow_handle(workflow_id)
             if decision == "choose":
                 await handle.signal(
-                    "choose", ChoiceSignal(step=step, option=option or "", by=who, comment=comment)
+                    "choose",
+                    ChoiceSignal(
+                        step=step, option=option or "", by=who, comment=comment, digest=seen
+                    ),
                 )
             else:
-                await handle.signal(decision, ApprovalSignal(step=step, by=who, comment=comment))
+                await handle.signal(
+                    decision, ApprovalSignal(step=step, by=who, comment=comment, digest=seen)
+                )
             return {"step": step, "decision": decision, "option": option, "sent": "signal"}
         return await decide(
             client,
             workflow_id,
-            Decision(step=step, decision=decision, option=option, by=who, comment=comment),
-        )  # type: ignore[arg-type]
+            Decision(
+                step=step,
+                decision=decision,  # type: ignore[arg-type]
+                option=option,
+                by=who,
+                comment=comment,
+                digest=seen,
+                via="cli",
+            ),
+        )
 
     receipt = run_command(go)
     if output is OutputFormat.text:
-        verb = {"approve": "approved", "reject": "rejected", "choose": f"chose {option} for"}[
-            decision
-        ]
+        verb = {
+            "approve": "approved",
+            "reject": "rejected",
+            "choose": f"chose {option} for",
+            "revise": "asked for a revision of",
+        }[decision]
         note = (
             ""
             if use_signal
@@ -301,6 +332,12 @@ CommentOpt = typer.Option("", "--comment", "-m")
 SignalOpt = typer.Option(
     False, "--signal", help="send a signal instead of an update (not checked, kept if early)"
 )
+DigestOpt = typer.Option(
+    None,
+    "--digest",
+    help="the digest of the outputs you judged (`bizos status` shows it), or `auto` to take "
+    "the one the step publishes now; approvals with `bind` require it",
+)
 
 
 def _verdict_command(decision: str) -> Any:
@@ -313,8 +350,9 @@ def _verdict_command(decision: str) -> Any:
         comment: str = CommentOpt,
         signal: bool = SignalOpt,
         output: OutputFormat = OutputOpt,
+        digest: str | None = DigestOpt,
     ) -> None:
-        _decide(workflow_id, step, decision, None, by, comment, signal, output)
+        _decide(workflow_id, step, decision, None, by, comment, signal, output, digest)
 
     command.__doc__ = f"{decision.capitalize()} an approval step (or a budget wait)."
     return command
@@ -322,6 +360,23 @@ def _verdict_command(decision: str) -> Any:
 
 app.command("approve")(_verdict_command("approve"))
 app.command("reject")(_verdict_command("reject"))
+
+
+@app.command()
+def revise(
+    workflow_id: str,
+    step: str,
+    feedback: str = typer.Option(..., "--feedback", "-f", help="what should change"),
+    by: str | None = ByOpt,
+    signal: bool = SignalOpt,
+    output: OutputFormat = OutputOpt,
+    digest: str | None = DigestOpt,
+) -> None:
+    """Send an approval back for another round (its `revise` target re-runs with the
+    feedback), while revisions remain."""
+    if not feedback.strip():
+        fail("--feedback: say what should change")
+    _decide(workflow_id, step, "revise", None, by, feedback, signal, output, digest)
 
 
 @app.command()
@@ -333,9 +388,10 @@ def choose(
     comment: str = CommentOpt,
     signal: bool = SignalOpt,
     output: OutputFormat = OutputOpt,
+    digest: str | None = DigestOpt,
 ) -> None:
     """Choose an option of a choice step."""
-    _decide(workflow_id, step, "choose", option, by, comment, signal, output)
+    _decide(workflow_id, step, "choose", option, by, comment, signal, output, digest)
 
 
 @app.command()

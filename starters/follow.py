@@ -51,6 +51,7 @@ def progress_table(p: Progress) -> Table:
             detail = f"{verdict} by {s.decision.by}" + (
                 f": {s.decision.comment}" if s.decision.comment else ""
             )
+        detail = "\n".join([detail, *people_lines(s)])
         table.add_row(
             s.id,
             s.kind,
@@ -62,6 +63,36 @@ def progress_table(p: Progress) -> Table:
     budget = f" of ${p.budget_usd:.2f}" if p.budget_usd else ""
     table.caption = f"spent ${p.cost_usd:.2f}{budget}"
     return table
+
+
+def people_lines(s: StepProgress) -> list[str]:
+    """Escalation level, revise round, digest and every decision of a people step (and the
+    earlier rounds of a step a revise re-ran)."""
+    lines = []
+    if s.status == "waiting" and s.levels:
+        who = ", ".join(s.approvers) if s.approvers is not None else "any approver"
+        until = f" until {s.deadline:%Y-%m-%d %H:%M} UTC" if s.deadline else ""
+        lines.append(f"level {(s.level or 0) + 1}/{s.levels} {s.group or ''} ({who}){until}")
+    if s.status == "waiting" and s.digest:
+        lines.append(f"digest {s.digest}")
+    if s.round or s.max_revisions:
+        left = f" of {s.max_revisions + 1}" if s.max_revisions else ""
+        lines.append(f"round {s.round + 1}{left}")
+    for move in s.escalations:
+        lines.append(
+            f"escalated {move.from_group or '-'} → {move.to_group or '-'} at {move.at:%H:%M:%S}"
+        )
+    for d in s.decisions:
+        said = f": {d.comment}" if d.comment else ""
+        lines.append(
+            f"{d.decision} by {d.by} via {d.via or '-'} (level {d.level + 1}, round "
+            f"{d.round + 1}) at {d.at:%H:%M:%S}{said}"
+            if d.at
+            else f"{d.decision} by {d.by}"
+        )
+    for r in s.rounds:
+        lines.append(f"round {r['round'] + 1}: {r['summary']} (${r['cost_usd']:.4f})")
+    return lines
 
 
 def how_to_decide(workflow_id: str, s: StepProgress) -> str:
@@ -84,8 +115,16 @@ def how_to_decide(workflow_id: str, s: StepProgress) -> str:
 def auto_decision(s: StepProgress) -> Decision:
     who = f"{getpass.getuser()} (--auto-approve)"
     if s.waiting_for == "choice":
-        return Decision(step=s.id, decision="choose", option=(s.options or [""])[0], by=who)
-    return Decision(step=s.id, decision="approve", by=who)
+        return Decision(
+            step=s.id,
+            decision="choose",
+            option=(s.options or [""])[0],
+            by=who,
+            digest=s.digest,
+            via="cli",
+        )
+    # what the step binds its decision to is what this run shows now: its digest goes along
+    return Decision(step=s.id, decision="approve", by=who, digest=s.digest, via="cli")
 
 
 async def follow(
@@ -131,9 +170,10 @@ async def follow(
                             + (f" — {s.error}" if s.error else ""),
                             highlight=False,
                         )
-                if s.status != "waiting" or s.id in told:
+                asked = f"{s.id}:{s.level}:{s.round}"  # again at each escalation level and round
+                if s.status != "waiting" or asked in told:
                     continue
-                told.add(s.id)
+                told.add(asked)
                 if auto_approve:
                     receipt = await decide(client, handle.id, auto_decision(s))
                     notes.append(

@@ -143,6 +143,9 @@ def embedded_stack(
     server = DevServer(state_dir=state_dir, port=port, ui_port=ui_port)
     started = server.start()
     stack = Stack(server, started)
+    if api_port:
+        # the workers mint approval links: point them at this API unless told otherwise
+        os.environ.setdefault("BIZOS_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
     try:
         if workers:
             stack.workers = [

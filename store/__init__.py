@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from store.blobs import BlobBackend, BlobRef, BlobSource, BlobStat, GcReport
 from store.records import (
     ROLES,
+    ApproverGroupInfo,
+    ApproverMember,
     AuditEntry,
     BilledCall,
     BudgetAlert,
@@ -31,6 +33,7 @@ from store.records import (
     ConfigVersionInfo,
     CostLine,
     DeadAttemptSettlement,
+    DecisionInfo,
     EstimatedCall,
     ExecutionInfo,
     ExecutionPage,
@@ -48,12 +51,15 @@ from store.records import (
 from store.settings import StoreSettings
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from store.tables import LedgerEntry
 
 __all__ = [
     "ROLES",
+    "ApproverGroupInfo",
+    "ApproverMember",
     "AuditEntry",
     "BilledCall",
     "BlobRef",
@@ -62,6 +68,7 @@ __all__ = [
     "CallKey",
     "ConfigVersionInfo",
     "DeadAttemptSettlement",
+    "DecisionInfo",
     "EstimatedCall",
     "ExecutionInfo",
     "ExecutionPage",
@@ -560,6 +567,93 @@ class Store:
         return await webhooks.list_deliveries(
             self.engine, tenant=tenant, status=status, endpoint_id=endpoint_id, limit=limit
         )
+
+    # people in the loop: approver groups, the decision log, single-use links (store.approvers)
+    async def put_approver_group(
+        self,
+        tenant: str,
+        name: str,
+        members: list[ApproverMember],
+        *,
+        slack_channel: str | None = None,
+    ) -> ApproverGroupInfo:
+        """Create or replace a tenant's approver group."""
+        from store import approvers
+
+        return await approvers.put_group(
+            self.engine, tenant, name, members, slack_channel=slack_channel
+        )
+
+    async def get_approver_group(self, tenant: str, name: str) -> ApproverGroupInfo | None:
+        from store import approvers
+
+        return await approvers.get_group(self.engine, tenant, name)
+
+    async def list_approver_groups(self, tenant: str) -> list[ApproverGroupInfo]:
+        from store import approvers
+
+        return await approvers.list_groups(self.engine, tenant)
+
+    async def delete_approver_group(self, tenant: str, name: str) -> None:
+        """`store.approvers.ApproverGroupNotFound` when the tenant has no such group."""
+        from store import approvers
+
+        await approvers.delete_group(self.engine, tenant, name)
+
+    async def approver_group_members(self, tenant: str, group: str) -> list[str] | None:
+        """A group's principal names; None when the tenant has no such group."""
+        from store import approvers
+
+        return await approvers.group_members(self.engine, tenant, group)
+
+    async def record_decision(self, entry: BaseModel) -> None:
+        """Log a `workflows.models.DecisionLogEntry` once per (run, step, round, level,
+        kind): a retried local activity writes one row."""
+        from store import approvers
+
+        await approvers.record_decision(self.engine, entry)
+
+    async def list_decisions(
+        self,
+        tenant: str,
+        *,
+        workflow_id: str | None = None,
+        by: str | None = None,
+        step: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[DecisionInfo]:
+        """The tenant's decision log, newest first."""
+        from store import approvers
+
+        return await approvers.list_decisions(
+            self.engine,
+            tenant,
+            workflow_id=workflow_id,
+            by=by,
+            step=step,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+
+    async def use_link_token(self, jti: str, tenant: str, by: str) -> bool:
+        """Mark a decision link used; False when it was used before (single use)."""
+        from store import approvers
+
+        return await approvers.use_link_token(self.engine, jti, tenant, by)
+
+    async def link_token_used(self, jti: str) -> bool:
+        from store import approvers
+
+        return await approvers.link_token_used(self.engine, jti)
+
+    async def release_link_token(self, jti: str) -> None:
+        """Undo `use_link_token` when the decision it carried was not applied."""
+        from store import approvers
+
+        await approvers.release_link_token(self.engine, jti)
 
     # big step outputs
     async def put_output(

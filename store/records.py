@@ -291,3 +291,62 @@ class CostLine(BaseModel):
     @property
     def usd(self) -> float:
         return self.usd_nanos / 1e9
+
+
+# -- people in the loop: approver groups and the decision log (revision 0006) ---------------
+
+APPROVER_GROUP_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+"""An approver group's name (specs name it in ``approvers: [{group: …}]``)."""
+MAX_GROUP_MEMBERS = 200
+
+
+class ApproverMember(BaseModel):
+    """One approver of a group: the principal name their API keys carry (the ``by`` of their
+    decisions), and where notifications reach them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    principal: str = Field(min_length=1, max_length=128)
+    email: str | None = Field(
+        default=None, max_length=254, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
+    )
+    slack_user: str | None = Field(
+        default=None, max_length=32, pattern=r"^[UW][A-Z0-9]+$", description="Slack user id"
+    )
+
+
+class ApproverGroupInfo(BaseModel):
+    tenant: str
+    name: str
+    members: list[ApproverMember] = Field(default_factory=list)
+    slack_channel: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def principals(self) -> list[str]:
+        return [m.principal for m in self.members]
+
+
+DecisionLogKind = Literal["approve", "reject", "choose", "revise", "timeout", "escalated"]
+
+
+class DecisionInfo(BaseModel):
+    """One row of the decision log: a decision, timeout or escalation of a run's step."""
+
+    id: int | None = None
+    tenant: str
+    workflow_id: str
+    run_id: str
+    template: str
+    step: str
+    kind: DecisionLogKind
+    option: str | None = None
+    by: str
+    via: str | None = None
+    comment: str = ""
+    digest: str | None = None
+    level: int = 0
+    round: int = 0
+    group: str | None = None
+    at: datetime

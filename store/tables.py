@@ -438,3 +438,65 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
     delivered_at: datetime | None = Field(default=None, sa_column=_tz(True))
+
+
+# -- people in the loop: approver groups, the decision log, used link tokens (revision 0006) --
+
+
+class ApproverGroup(SQLModel, table=True):
+    """A tenant's named group of approvers. ``members`` is a JSON list of
+    ``{principal, email, slack_user}`` kept in the group's row, so a PUT replaces the whole
+    group in one atomic upsert (two concurrent PUTs never interleave their members)."""
+
+    __tablename__ = "approver_groups"
+
+    tenant: str = Field(primary_key=True, max_length=64)
+    name: str = Field(primary_key=True, max_length=64)
+    members: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    slack_channel: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class DecisionLogRecord(SQLModel, table=True):
+    """One decision, timeout or escalation of a run's approval or choice step. Written by a
+    local activity that may run twice: unique per (run, step, round, level, kind)."""
+
+    __tablename__ = "decision_log"
+    __table_args__ = (
+        UniqueConstraint(
+            "workflow_id", "run_id", "step", "round", "level", "kind", name="uq_decision_log_event"
+        ),
+        Index("ix_decision_log_tenant_at", "tenant", "at"),
+        Index("ix_decision_log_tenant_by", "tenant", "decided_by", "at"),
+        Index("ix_decision_log_tenant_workflow", "tenant", "workflow_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=64)
+    workflow_id: str = Field(max_length=256)
+    run_id: str = Field(max_length=64)
+    template: str = Field(max_length=128)
+    step: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    option: str | None = Field(default=None, max_length=64)
+    decided_by: str = Field(max_length=200)
+    via: str | None = Field(default=None, max_length=16)
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False))
+    digest: str | None = Field(default=None, max_length=80)
+    level: int = 0
+    round: int = 0
+    group_name: str | None = Field(default=None, max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class UsedLinkToken(SQLModel, table=True):
+    """A signed decision link that has been used: its token id (``jti``) is the primary key,
+    so of two concurrent POSTs of one link exactly one inserts and decides."""
+
+    __tablename__ = "link_tokens_used"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    tenant: str = Field(max_length=64)
+    used_by: str = Field(max_length=200)
+    used_at: datetime = Field(default_factory=utcnow, sa_column=_tz())

@@ -32,6 +32,13 @@ ISOLATED_NAMESPACES = (
     "isolated-plans",
     "isolated-deploy",
     "isolated-webhooks",
+    "isolated-hitl",
+    "isolated-tracing",
+    "isolated-secrets",
+    "isolated-codec",  # tests/production: encrypted runs, mTLS, versioned workers
+    "isolated-tls",
+    "isolated-deployment",
+    "isolated-metrics",  # tests/production/test_prometheus.py: a scraped stack
 )
 
 

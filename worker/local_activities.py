@@ -7,7 +7,10 @@ replays and other workers never read files or the database for them:
 * `store_run_outputs`: a run's outputs too big for its result payload, into the store (a
   local activity: its big input never enters history, only the reference it returns);
 * `emit_run_event`: an execution event of a run started with `notify`, enqueued as one
-  durable `DeliverWebhook` per endpoint of the tenant subscribed to it.
+  durable `DeliverWebhook` per endpoint of the tenant subscribed to it;
+* `approver_group`: the members of an approver group when an approval level opens (the
+  snapshot the level's decisions are checked against);
+* `record_decision`: a decision, timeout or escalation into the store's decision log.
 """
 
 from __future__ import annotations
@@ -23,9 +26,18 @@ from temporalio.exceptions import ApplicationError
 from activities.catalog import default_catalog
 from store import Store, StoreSettings
 from workflows.catalog_slice import slice_catalog
+from workflows.engine.decision_log import APPROVER_GROUP, RECORD_DECISION
 from workflows.engine.events import EMIT_RUN_EVENT
 from workflows.engine.run_start import RESOLVE_RUN_START, STORE_RUN_OUTPUTS, configurable_agents
-from workflows.models import RunEventRequest, RunStart, RunStartRequest, StoreOutputsRequest
+from workflows.models import (
+    ApproverGroupRequest,
+    ApproverGroupSnapshot,
+    DecisionLogEntry,
+    RunEventRequest,
+    RunStart,
+    RunStartRequest,
+    StoreOutputsRequest,
+)
 from workflows.plans import build_plan
 from workflows.registry import default_registry
 from workflows.single_agent import (
@@ -80,7 +92,21 @@ class LocalActivities:
             self.resolve_agent_start,
             self.store_run_outputs,
             self.emit_run_event,
+            self.approver_group,
+            self.record_decision,
         ]
+
+    @activity.defn(name=APPROVER_GROUP)
+    async def approver_group(self, req: ApproverGroupRequest) -> ApproverGroupSnapshot:
+        store = await self.store()
+        members = await store.approver_group_members(req.tenant, req.group)
+        if members is None:
+            return ApproverGroupSnapshot(group=req.group, members=[], found=False)
+        return ApproverGroupSnapshot(group=req.group, members=sorted(members))
+
+    @activity.defn(name=RECORD_DECISION)
+    async def record_decision(self, entry: DecisionLogEntry) -> None:
+        await (await self.store()).record_decision(entry)
 
     @activity.defn(name=RESOLVE_RUN_START)
     async def resolve_run_start(self, req: RunStartRequest) -> RunStart:

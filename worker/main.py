@@ -11,8 +11,10 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from worker.connection import connect, metrics_runtime
+from worker.deployment import deployment_version
 from worker.log_context import configure_logging
 from worker.pools import WORKFLOWS_POOL, build_worker, needs_agent_runtime, task_queue
+from worker.tracing import setup_tracing
 
 log = logging.getLogger("bizos.worker")
 
@@ -58,10 +60,15 @@ async def run_pools(pools: list[str], *, metrics_port: int = 0) -> None:
     logs one line naming its pools and the cause and exits non-zero: a process left running
     without its pollers would leave runs waiting forever with nothing saying why."""
     configure_logging()
+    setup_tracing(f"bizos-worker-{'+'.join(pools)}")  # when OTEL_EXPORTER_OTLP_ENDPOINT is set
     agents = None
     stage = "loading the catalog and specs"
     try:
         preload(pools)
+        stage = "configuring secrets (BIZOS_SECRETS_BACKEND)"
+        from activities.secrets.configure import install_configured_backend
+
+        await asyncio.to_thread(install_configured_backend)  # a Vault login blocks
         stage = f"serving metrics on 127.0.0.1:{metrics_port}"
         runtime = metrics_runtime(metrics_port) if metrics_port else None
         stage = "connecting to Temporal"
@@ -88,10 +95,16 @@ async def run_pools(pools: list[str], *, metrics_port: int = 0) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    version = deployment_version()
     log.info(
-        "polling %s%s",
+        "polling %s%s%s",
         ", ".join(task_queue(p) for p in pools),
         f"; metrics on 127.0.0.1:{metrics_port}/metrics" if metrics_port else "",
+        # a versioned worker idles until its version is made current: the log says why
+        f"; deployment version {version.to_canonical_string()} (auto-upgrade; gets new "
+        "tasks once current: temporal worker deployment set-current-version)"
+        if version
+        else "",
     )
     runs = {asyncio.create_task(w.run()): pool for w, pool in zip(workers, pools, strict=True)}
     stopper = asyncio.create_task(stop.wait())

@@ -4,7 +4,8 @@
   so production can add one without touching workflow or activity code;
 * workflow runner: the sandbox, with the platform's own pure modules passed through so the
   compiled specs (and compiled CEL) are built once per worker, not re-imported per run;
-* interceptors: log records tagged with run and step ids.
+* interceptors: log records tagged with run and step ids; OpenTelemetry tracing when the
+  process set it up (`worker.tracing`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,15 @@ PASSTHROUGH_MODULES = (
 def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
     if codec is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    from worker.codec import SealedFailureConverter
+
+    # with a codec, failure messages and stack traces are sealed too: an error quoting its
+    # input would otherwise put that input in the history as plaintext
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=SealedFailureConverter,
+    )
 
 
 def workflow_runner(extra_passthrough: tuple[str, ...] = ()) -> SandboxedWorkflowRunner:
@@ -55,10 +64,12 @@ class BizosPlugin(SimplePlugin):
         self, codec: PayloadCodec | None = None, extra_passthrough: tuple[str, ...] = ()
     ) -> None:
         from worker.log_context import LogContextInterceptor
+        from worker.tracing import temporal_interceptors
 
         super().__init__(
             "bizos",
             data_converter=data_converter(codec),
             workflow_runner=workflow_runner(extra_passthrough),
-            interceptors=[LogContextInterceptor()],
+            # tracing (when on) outermost, so a step's log lines fall inside its span
+            interceptors=[*temporal_interceptors(), LogContextInterceptor()],
         )

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.catalog import CATEGORIES, task_queue_for
+from worker.deployment import deployment_config
 from workflows.models import WORKFLOWS_TASK_QUEUE
 
 if TYPE_CHECKING:
@@ -115,14 +116,31 @@ def build_worker(
         from workflows.webhooks import DeliverWebhook
 
         local = local_activities or default_local_activities()
+        # approvers' Slack/email notifications: groups read from the local activities' store
+        from activities.notify.delivery import NotifyActivities
+        from activities.notify.workflows import DeliverNotification, NotifyApprovers
+
+        notify = NotifyActivities(local.store)
         return Worker(
             client,
             task_queue=WORKFLOWS_TASK_QUEUE,
-            workflows=[DagWorkflow, SingleAgentWorkflow, DeliverWebhook, TenantAdmission],
-            activities=[*local.all(), *(webhooks or local.webhook_activities()).all()],
+            workflows=[
+                DagWorkflow,
+                SingleAgentWorkflow,
+                DeliverWebhook,
+                TenantAdmission,
+                NotifyApprovers,
+                DeliverNotification,
+            ],
+            activities=[
+                *local.all(),
+                *(webhooks or local.webhook_activities()).all(),
+                *notify.all(),
+            ],
             max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
             max_cached_workflows=tuning.max_cached_workflows,
             graceful_shutdown_timeout=tuning.graceful_shutdown,
+            deployment_config=deployment_config(),  # BIZOS_DEPLOYMENT_NAME / BIZOS_BUILD_ID
         )
     from activities.agent_step.activity import build_agent_activities
 
@@ -132,4 +150,5 @@ def build_worker(
         activities=build_agent_activities(runtime),
         max_concurrent_activities=tuning.max_concurrent_activities,
         graceful_shutdown_timeout=tuning.graceful_shutdown,
+        deployment_config=deployment_config(),
     )

@@ -49,6 +49,7 @@ from workflows.expressions import (
     compile_template,
 )
 from workflows.models import CatalogSlice
+from workflows.people_checks import People, compile_people
 from workflows.spec import DagSpec, ParamSpec, ParamType, StepSpec, workflow_type_for
 
 # Temporal's hard limits (a run is terminated past them) and warning thresholds.
@@ -62,6 +63,7 @@ EVENTS_PER_ACTIVITY = 6
 EVENTS_PER_CHILD = 6
 EVENTS_PER_DECISION = 12  # update/signal + timer + workflow task + search-attribute upserts
 EVENTS_BASE = 8
+EVENTS_PER_LOCAL_ACTIVITY = 2  # a marker and the task that records it
 INPUT_BYTES_ESTIMATE = 8 * 1024
 PAYLOAD_BUDGET_BYTES = 3 * 512 * 1024  # of Temporal's 2 MB per payload, with room for the rest
 
@@ -112,6 +114,9 @@ class CompiledStep:
     summary: str = ""
     inline_limit_bytes: int = INLINE_OUTPUT_LIMIT_BYTES  # per call (a foreach item's share)
     view_limit_bytes: int = OUTPUT_VIEW_LIMIT_BYTES  # the view of an output sent by reference
+    people: People = field(
+        default_factory=People
+    )  # approvals and choices: levels, revise loop, bound outputs
 
 
 @dataclass(frozen=True, eq=False)
@@ -600,6 +605,7 @@ def _compile_steps(
             heartbeat=(s.heartbeat or DEFAULT_HEARTBEAT) if s.kind == "agent" else None,
             child_type=child_type,
             summary=s.summary or _default_summary(s),
+            people=compile_people(s, by_id, upstream, order, bad),
             **_payload_limits(s),
         )
     return order, compiled, upstream
@@ -616,8 +622,10 @@ def compile_spec(
     """Compile one loaded spec against the catalog, or the slice of it a run recorded.
     `templates` are the names `workflow:` steps may use; `text` is the spec as written (what
     a run records)."""
-    view = catalog if isinstance(catalog, CatalogSlice) else slice_catalog(
-        catalog if catalog is not None else default_catalog()
+    view = (
+        catalog
+        if isinstance(catalog, CatalogSlice)
+        else slice_catalog(catalog if catalog is not None else default_catalog())
     )
     if not isinstance(raw, dict):
         raise CompileError([f"{source}: a spec must be a mapping of keys (name, version, steps …)"])
@@ -682,7 +690,7 @@ def compile_spec(
         has_dependants = {d for s in spec.steps for d in s.after}
         outputs = tuple(sid for sid in order if sid not in has_dependants)
 
-    size = _estimate_size(spec)
+    size = _estimate_size(spec, compiled)
     if size.events > HISTORY_EVENTS_LIMIT or size.history_bytes > HISTORY_BYTES_LIMIT:
         bad(
             "spec",
@@ -801,24 +809,36 @@ def _payload_limits(s: StepSpec) -> dict[str, int]:
     }
 
 
-def _estimate_size(spec: DagSpec) -> SizeEstimate:
+def _estimate_size(spec: DagSpec, compiled: dict[str, CompiledStep]) -> SizeEstimate:
     events = EVENTS_BASE
     history_bytes = 0
     pending = 0
+    step_events: dict[str, int] = {}
+    step_bytes: dict[str, int] = {}
     for s in spec.steps:
         n = s.max_items if s.foreach is not None else 1
         inline = _payload_limits(s)["inline_limit_bytes"]
         if s.kind == "agent":
-            events += n * EVENTS_PER_ACTIVITY
+            step_events[s.id] = n * EVENTS_PER_ACTIVITY
             if spec.budget_usd is not None:
-                events += EVENTS_PER_DECISION
-            history_bytes += n * (inline + INPUT_BYTES_ESTIMATE)
+                step_events[s.id] += EVENTS_PER_DECISION
+            step_bytes[s.id] = n * (inline + INPUT_BYTES_ESTIMATE)
             pending += s.max_parallel or 1
         elif s.kind == "workflow":
-            events += n * EVENTS_PER_CHILD
-            history_bytes += n * (inline + INPUT_BYTES_ESTIMATE)
+            step_events[s.id] = n * EVENTS_PER_CHILD
+            step_bytes[s.id] = n * (inline + INPUT_BYTES_ESTIMATE)
         else:
-            events += EVENTS_PER_DECISION
+            people = compiled[s.id].people if s.id in compiled else People()
+            # each level opens with its group's snapshot and may time out into the next
+            asks = max(len(people.levels), 1) * (1 + people.max_revisions)
+            step_events[s.id] = asks * (EVENTS_PER_DECISION + EVENTS_PER_LOCAL_ACTIVITY)
+    events += sum(step_events.values())
+    history_bytes += sum(step_bytes.values())
+    # a revise loop runs its steps once more per revision allowed
+    for c in compiled.values():
+        for sid in c.people.revise_loop:
+            events += c.people.max_revisions * step_events.get(sid, 0)
+            history_bytes += c.people.max_revisions * step_bytes.get(sid, 0)
     return SizeEstimate(events, history_bytes, pending)
 
 

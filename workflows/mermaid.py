@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from workflows.compiler import CompiledDag
+from datetime import timedelta
+
+from workflows.compiler import CompiledDag, CompiledStep
 
 
 def _label(text: str) -> str:
     return text.replace('"', "'")
+
+
+def _people(step: CompiledStep) -> str:
+    """Escalation levels (group and timeout each) and the bound outputs, under the name."""
+    levels = step.people.levels
+    parts = []
+    if len(levels) > 1 or (levels and levels[0].group):
+        parts.append(" → ".join(f"{lv.group or 'any'} {_duration(lv.timeout)}" for lv in levels))
+    if step.people.bind:
+        parts.append("bound to " + ", ".join(step.people.bind))
+    return "".join(f"<br/>{_label(p)}" for p in parts)
+
+
+def _duration(d: timedelta) -> str:
+    seconds = int(d.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def to_mermaid(dag: CompiledDag) -> str:
@@ -19,9 +40,9 @@ def to_mermaid(dag: CompiledDag) -> str:
         if step.kind == "agent":
             lines.append(f'    {sid}["{sid}<br/><small>{s.agent}/{s.mode}</small>{extra}"]')
         elif step.kind == "approval":
-            lines.append(f'    {sid}{{{{"{sid}<br/><small>approval</small>"}}}}')
+            lines.append(f'    {sid}{{{{"{sid}<br/><small>approval{_people(step)}</small>"}}}}')
         elif step.kind == "choice":
-            lines.append(f'    {sid}{{"{sid}<br/><small>choice</small>"}}')
+            lines.append(f'    {sid}{{"{sid}<br/><small>choice{_people(step)}</small>"}}')
         else:
             lines.append(f'    {sid}[["{sid}<br/><small>child {s.workflow}</small>{extra}"]]')
     gated = {sid: step.gated_by for sid, step in dag.steps.items() if step.gated_by}
@@ -35,6 +56,12 @@ def to_mermaid(dag: CompiledDag) -> str:
                 lines.append(f'    {dep} -. "{_label(step.spec.when)}" .-> {sid}')
             else:
                 lines.append(f"    {dep} --> {sid}")
+    for sid, step in dag.steps.items():
+        people = step.people
+        if people.revise_loop:
+            n = people.max_revisions
+            label = f"revise, at most {n} times"
+            lines.append(f'    {sid} -. "{_label(label)}" .-> {people.revise_loop[0]}')
     lines.append("    classDef human fill:#fff4d6,stroke:#c79a00")
     humans = [sid for sid, st in dag.steps.items() if st.kind in ("approval", "choice")]
     if humans:

@@ -175,28 +175,45 @@ class RunStart(BaseModel):
     config_versions: dict[str, int] = Field(default_factory=dict)
 
 
+DecisionKind = Literal["approve", "reject", "choose", "revise"]
+DecisionVia = Literal["update", "api", "link", "cli", "signal"]
+"""How a decision came. `signal` and `cli` are the operators' paths (direct access to Temporal):
+taken without the approver-group check and recorded as such; `api` and `link` are checked."""
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+
+
 class Decision(BaseModel):
     """Update `decide`: a person's decision on an approval, choice or budget wait."""
 
     model_config = ConfigDict(extra="forbid")
 
     step: str = Field(max_length=64)
-    decision: Literal["approve", "reject", "choose"]
+    decision: DecisionKind
     option: str | None = Field(default=None, max_length=64)
     by: str = Field(default="unknown", max_length=BY_LIMIT)
     comment: str = Field(
-        default="", max_length=COMMENT_LIMIT, description="refused past the limit (an update)"
+        default="",
+        max_length=COMMENT_LIMIT,
+        description="refused past the limit (an update); a `revise` decision's feedback",
     )
+    digest: str | None = Field(
+        default=None,
+        pattern=DIGEST_PATTERN,
+        description="the digest of the outputs the person saw (progress shows it); required "
+        "by approvals with `bind`",
+    )
+    via: DecisionVia = "update"
 
 
 class ApprovalSignal(BaseModel):
-    """Signals `approve` / `reject` (for the CLI and batch signalling)."""
+    """Signals `approve` / `reject` / `revise` (for the CLI, operators and batch signalling)."""
 
     model_config = ConfigDict(extra="forbid")
 
     step: str
     by: Bounded200 = "unknown"
     comment: BoundedComment = ""
+    digest: str | None = Field(default=None, max_length=80)
 
 
 class ChoiceSignal(BaseModel):
@@ -208,6 +225,7 @@ class ChoiceSignal(BaseModel):
     option: str
     by: Bounded200 = "unknown"
     comment: BoundedComment = ""
+    digest: str | None = Field(default=None, max_length=80)
 
 
 class DecisionReceipt(BaseModel):
@@ -215,6 +233,8 @@ class DecisionReceipt(BaseModel):
     decision: str
     option: str | None = None
     applied: bool = Field(description="False when kept for a step not reached yet")
+    level: int | None = None
+    round: int | None = None
 
 
 class DecisionRecord(BaseModel):
@@ -226,6 +246,63 @@ class DecisionRecord(BaseModel):
     comment: str = ""
     at: datetime | None = None
     timed_out: bool = False
+    decision: str | None = Field(
+        default=None, description="approve | reject | choose | revise | timeout"
+    )
+    level: int = Field(default=0, description="escalation level the decision was taken at")
+    round: int = Field(default=0, description="revise round (0 = the first ask)")
+    digest: str | None = None
+    via: str | None = None
+    group: str | None = None
+
+
+class Escalation(BaseModel):
+    """A wait that moved to its next approver level when a level's timeout passed."""
+
+    from_level: int
+    to_level: int
+    from_group: str | None = None
+    to_group: str | None = None
+    round: int = 0
+    at: datetime
+
+
+class ApproverGroupRequest(BaseModel):
+    """Local activity `approver_group`: a level's group, snapshotted when the level opens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str
+    group: str
+
+
+class ApproverGroupSnapshot(BaseModel):
+    group: str
+    members: list[str] = Field(default_factory=list, description="principal (key) names")
+    found: bool = True
+
+
+class DecisionLogEntry(BaseModel):
+    """Local activity `record_decision`: one decision, timeout or escalation of a run, for
+    the store's decision log (queryable per run and per approver)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str
+    workflow_id: str
+    run_id: str
+    template: str
+    step: str
+    kind: Literal["approve", "reject", "choose", "revise", "timeout", "escalated"]
+    option: str | None = None
+    by: str
+    via: str | None = None
+    comment: str = ""
+    digest: str | None = None
+    level: int = 0
+    round: int = 0
+    group: str | None = None
+    at: datetime
 
 
 class StepProgress(BaseModel):
@@ -248,6 +325,28 @@ class StepProgress(BaseModel):
     failed_tools: list[str] = Field(default_factory=list)
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    # people: escalation levels, revise rounds, what the decision is bound to
+    level: int | None = Field(default=None, description="approver level waiting (0-based)")
+    levels: int | None = None
+    group: str | None = Field(default=None, description="the waiting level's approver group")
+    approvers: list[str] | None = Field(
+        default=None, description="who may decide at this level (the group's snapshot)"
+    )
+    deadline: datetime | None = Field(default=None, description="when this level times out")
+    digest: str | None = Field(
+        default=None, description="digest of the bound outputs; decisions must carry it"
+    )
+    bind: list[str] | None = None
+    round: int = Field(default=0, description="revise round (0 = the first ask)")
+    max_revisions: int | None = None
+    escalations: list[Escalation] = Field(default_factory=list)
+    decisions: list[DecisionRecord] = Field(
+        default_factory=list, description="every decision of the step, revise rounds included"
+    )
+    rounds: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="earlier rounds of a step re-run by a revise: output summary and cost",
+    )
 
 
 class Progress(BaseModel):

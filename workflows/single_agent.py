@@ -9,12 +9,13 @@ activity at its first task — never read from files on replay.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.catalog import default_catalog, task_queue_for
     from activities.contract import RUN_AGENT, AgentStepInput, AgentStepResult
     from workflows.compiler import DEFAULT_AGENT_TIMEOUT, DEFAULT_HEARTBEAT, DEFAULT_RETRY
+    from workflows.engine import run_metrics
     from workflows.engine.failures import failure_cause
     from workflows.models import PRICE_AS_PATTERN, AgentSlice, ModeSlice
 
@@ -124,29 +126,40 @@ class SingleAgentWorkflow:
         if mode.timeout_s is not None:
             timeout = timedelta(seconds=mode.timeout_s)
         workflow.set_current_details(f"**{inp.agent}/{inp.mode}** for tenant {inp.tenant}")
-        return await workflow.execute_activity(
-            RUN_AGENT,
-            AgentStepInput(
-                workflow_id=info.workflow_id,
-                run_id=info.run_id,
-                template=AGENT_WORKFLOW_TYPE,
-                step_id="agent",
-                agent=inp.agent,
-                mode=inp.mode,
-                inputs=inp.inputs,
-                tenant=inp.tenant,
-                config_version=version,
-                budget_usd=inp.budget_usd,
-                price_as=inp.price_as,
-            ),
-            result_type=AgentStepResult,
-            task_queue=task_queue_for(slice_.category),
-            start_to_close_timeout=timeout,
-            heartbeat_timeout=DEFAULT_HEARTBEAT,
-            retry_policy=DEFAULT_RETRY,
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=f"{inp.agent}/{inp.mode}",
-        )
+        template = f"agent.{inp.agent}"  # as visibility and the executions index name it
+        run_metrics.started(template, inp.tenant)
+        try:
+            result: AgentStepResult = await workflow.execute_activity(
+                RUN_AGENT,
+                AgentStepInput(
+                    workflow_id=info.workflow_id,
+                    run_id=info.run_id,
+                    template=AGENT_WORKFLOW_TYPE,
+                    step_id="agent",
+                    agent=inp.agent,
+                    mode=inp.mode,
+                    inputs=inp.inputs,
+                    tenant=inp.tenant,
+                    config_version=version,
+                    budget_usd=inp.budget_usd,
+                    price_as=inp.price_as,
+                ),
+                result_type=AgentStepResult,
+                task_queue=task_queue_for(slice_.category),
+                start_to_close_timeout=timeout,
+                heartbeat_timeout=DEFAULT_HEARTBEAT,
+                retry_policy=DEFAULT_RETRY,
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=f"{inp.agent}/{inp.mode}",
+            )
+        except (ActivityError, asyncio.CancelledError) as e:
+            cancelled = isinstance(e, asyncio.CancelledError) or isinstance(
+                e.cause, CancelledError
+            )
+            run_metrics.ended(template, inp.tenant, "cancelled" if cancelled else "failed", 0.0)
+            raise
+        run_metrics.ended(template, inp.tenant, "completed", result.cost_usd)
+        return result
 
     @staticmethod
     def _legacy_slice(inp: AgentRunInput) -> AgentSlice:

@@ -70,12 +70,67 @@ class RetrySpec(_Strict):
     non_retryable_error_types: list[str] = Field(default_factory=list)
 
 
+GROUP_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+MAX_LEVELS = 5
+MAX_REVISIONS = 10
+
+
+class ApproverLevel(_Strict):
+    """One level of an escalation chain: the tenant's approver group asked, and how long it
+    has before the request moves to the next level."""
+
+    group: str = Field(pattern=GROUP_NAME, description="an approver group of the run's tenant")
+    timeout: Duration
+
+
+def _one_timeout_source(spec: BaseModel, kind: str) -> None:
+    levels = getattr(spec, "approvers", None)
+    if levels is not None and "timeout" in spec.model_fields_set:
+        raise ValueError(
+            f"{kind}: give `timeout` per level in `approvers`, not both (the last level's "
+            "timeout is the one `on_timeout` follows)"
+        )
+
+
 class ApprovalSpec(_Strict):
-    """A person approves or rejects (update `decide`, signals `approve`/`reject`)."""
+    """A person approves or rejects (update `decide`, signals `approve`/`reject`/`revise`)."""
 
     prompt: str
     timeout: Duration = timedelta(days=7)
     on_timeout: Literal["approve", "reject", "fail"] = "reject"
+    approvers: list[ApproverLevel] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_LEVELS,
+        description="escalation chain: each level's group and timeout, in order",
+    )
+    revise: str | None = Field(
+        default=None, description="agent step re-run with the feedback of a `revise` decision"
+    )
+    max_revisions: int | None = Field(default=None, ge=1, le=MAX_REVISIONS)
+    bind: list[str] = Field(
+        default_factory=list,
+        description="steps whose outputs the approver must have seen: decisions carry their digest",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ApprovalSpec:
+        _one_timeout_source(self, "approval")
+        if self.max_revisions is not None and self.revise is None:
+            raise ValueError("approval: `max_revisions` needs `revise: <step>`")
+        if len(set(self.bind)) != len(self.bind):
+            raise ValueError("approval: `bind` names a step twice")
+        return self
+
+    @property
+    def revisions_allowed(self) -> int:
+        if self.revise is None:
+            return 0
+        return self.max_revisions if self.max_revisions is not None else 1
+
+    @property
+    def last_timeout(self) -> timedelta:
+        return self.approvers[-1].timeout if self.approvers else self.timeout
 
 
 class ChoiceSpec(_Strict):
@@ -86,9 +141,24 @@ class ChoiceSpec(_Strict):
     timeout: Duration = timedelta(days=7)
     default: str | None = Field(default=None, description="option taken on timeout")
     by: str | None = Field(default=None, description="CEL choosing the option without a human")
+    approvers: list[ApproverLevel] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_LEVELS,
+        description="escalation chain: each level's group and timeout, in order",
+    )
+
+    @property
+    def last_timeout(self) -> timedelta:
+        return self.approvers[-1].timeout if self.approvers else self.timeout
 
     @model_validator(mode="after")
     def _options(self) -> ChoiceSpec:
+        _one_timeout_source(self, "choice")
+        if self.approvers is not None and self.by is not None:
+            raise ValueError(
+                "choice: `approvers` ask people; a choice made `by` an expression has none"
+            )
         if len(self.options) < 2:
             raise ValueError("a choice needs at least two options")
         for name in self.options:

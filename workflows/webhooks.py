@@ -37,6 +37,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 with workflow.unsafe.imports_passed_through():
     # The activity's models and names: pure pydantic, loaded once per worker (httpx is
     # imported by the activity only when it runs, never here).
+    from activities.notify.workflows import start_notifications
     from activities.webhooks import (
         DELIVER_WEBHOOK,
         REJECTED,
@@ -180,13 +181,27 @@ async def emit_for(
     *,
     policy: DeliveryPolicy | None = None,
     task_queue: str = WORKFLOWS_TASK_QUEUE,
-) -> list[WorkflowHandle[Any, DeliveryResult]]:
-    """`emit` to every endpoint of the tenant subscribed to the event's type."""
+) -> list[WorkflowHandle[Any, Any]]:
+    """`emit` to every endpoint of the tenant subscribed to the event's type; a
+    `waiting_for_person` event naming approvers also starts their Slack and email
+    notifications (`NotifyApprovers`, activities/notify/workflows.py), last in the list."""
     targets = await resolver.endpoints_for(event.tenant, event.type)
-    return await emit(
+    handles: list[WorkflowHandle[Any, Any]] = list(
+        await emit(
+            client,
+            event,
+            [t.endpoint_id for t in targets],
+            policy=policy,
+            task_queue=task_queue,
+        )
+    )
+    notifying = await start_notifications(
         client,
         event,
-        [t.endpoint_id for t in targets],
-        policy=policy,
         task_queue=task_queue,
+        policy=policy,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(sa.TENANT, event.tenant)]),
     )
+    if notifying is not None:
+        handles.append(notifying)
+    return handles

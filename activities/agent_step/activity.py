@@ -10,6 +10,7 @@ from temporalio import activity
 from activities.agent_step.noop import run_noop
 from activities.agent_step.runtime import AgentRuntime, default_runtime
 from activities.contract import RUN_AGENT, AgentStepInput, AgentStepResult
+from activities.metrics import timed_step
 
 
 class AgentActivities:
@@ -23,7 +24,8 @@ class AgentActivities:
         if inp.agent == "noop":
             runtime = self.runtime
             return await run_noop(inp, runtime.store, beat_cap_s=runtime.heartbeat_every_s)
-        return await self.runtime.run_step(inp)
+        with timed_step(inp.agent, inp.mode):
+            return await self.runtime.run_step(inp)
 
 
 @activity.defn(name=RUN_AGENT)

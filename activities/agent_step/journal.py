@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Sequence
 
 from activities.agent_step.store_calls import AttemptStore
+from activities.metrics import agent_metrics
 from activities.providers.step_context import OfflineCall
 from store import BilledCall, EstimatedCall, JournalHit, ReusedCall, Store
 
@@ -40,6 +41,7 @@ class StoreCallJournal(AttemptStore):
         )
         self._agent = agent
         self._mode = mode
+        self._metrics = agent_metrics()  # here, in the activity: the crew's thread has no context
 
     def lookup(self, request_hash: str, call_index: int) -> JournalHit | None:
         return self._wait(self._store.lookup_call(self._key(request_hash, call_index)))
@@ -56,7 +58,7 @@ class StoreCallJournal(AttemptStore):
         usd_nanos: int,
         response: str,
     ) -> None:
-        self._wait(
+        new = self._wait(
             self._store.record_billed_call(
                 BilledCall(
                     key=self._key(request_hash, call_index),
@@ -72,9 +74,20 @@ class StoreCallJournal(AttemptStore):
                 )
             )
         )
+        if new:  # counted once however often the write is repeated
+            self._metrics.call(
+                tenant=self._tenant,
+                agent=self._agent,
+                provider=provider,
+                model=model,
+                kind="billed",
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                usd_nanos=usd_nanos,
+            )
 
     def record_estimates(self, calls: Sequence[OfflineCall]) -> None:
-        self._wait(
+        new = self._wait(
             self._store.record_estimated_calls(
                 [
                     EstimatedCall(
@@ -93,9 +106,21 @@ class StoreCallJournal(AttemptStore):
                 ]
             )
         )
+        if new:  # one transaction per attempt: new together or repeated together
+            for c in calls:
+                self._metrics.call(
+                    tenant=self._tenant,
+                    agent=self._agent,
+                    provider=c.provider,
+                    model=c.model,
+                    kind="estimated",
+                    tokens_in=c.tokens_in,
+                    tokens_out=c.tokens_out,
+                    usd_nanos=c.usd_nanos,
+                )
 
     def record_reuse(self, request_hash: str, call_index: int, hit: JournalHit) -> None:
-        self._wait(
+        new = self._wait(
             self._store.record_reuse(
                 ReusedCall(
                     key=self._key(request_hash, call_index),
@@ -106,3 +131,5 @@ class StoreCallJournal(AttemptStore):
                 )
             )
         )
+        if new:
+            self._metrics.journal_hits.add(1, {"tenant": self._tenant, "agent": self._agent})

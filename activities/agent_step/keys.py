@@ -10,7 +10,10 @@ from store.settings import bizos_home
 
 
 def step_key(inp: AgentStepInput) -> str:
-    return inp.step_id if inp.item_index is None else f"{inp.step_id}#{inp.item_index}"
+    """Step (+ `#item`) (+ `@r<round>` once a revise re-runs it): the ledger's, journal's and
+    stored outputs' key, so each round has its own calls and outputs."""
+    key = inp.step_id if inp.item_index is None else f"{inp.step_id}#{inp.item_index}"
+    return f"{key}@r{inp.round}" if inp.round else key
 
 
 def scratch_root(home: Path | None = None) -> Path:

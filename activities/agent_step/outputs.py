@@ -4,6 +4,7 @@ given back as step inputs are resolved to the stored outputs before the step run
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ async def deliver(
         replace=True,
     )
     result.output_ref = ref
+    result.output_sha256 = hashlib.sha256(body.encode()).hexdigest()
     result.output_view = bounded_view(output, ref, inp.view_limit_bytes or OUTPUT_VIEW_LIMIT_BYTES)
     return result
 

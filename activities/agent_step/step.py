@@ -17,6 +17,7 @@ import activities.crew.env  # noqa: F401  (must precede the first crewai import)
 # isort: split
 
 import asyncio
+import contextvars
 import functools
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from activities.contract import AgentStepInput, AgentStepResult
 from activities.crew.builder import build_crew
 from activities.crew.toolbox import StepToolbox
 from activities.providers.chain import ChainLLM
+from activities.providers.credentials import is_configured
 from activities.providers.estimates import offline_pricing
 from activities.providers.offline import OFFLINE_MODEL, OFFLINE_PROVIDER, OfflineLLM
 from activities.providers.prices import NANOS_PER_USD
@@ -166,7 +168,12 @@ def _counted(host: StepHost, fn: Callable[..., T], *args: Any) -> T:
 async def _in_pool(host: StepHost, ctx: StepContext, fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn`` (CrewAI work) on the host's pool; a cancelled activity stops it at its next
     model or tool call."""
-    job = asyncio.get_running_loop().run_in_executor(host.pool, _counted, host, fn, *args)
+    # run_in_executor does not carry context variables into the pool thread (asyncio.to_thread
+    # does): copy them, so the crew's log lines keep their run and step ids and its model-call
+    # spans are children of the activity's span.
+    job = asyncio.get_running_loop().run_in_executor(
+        host.pool, contextvars.copy_context().run, _counted, host, fn, *args
+    )
     try:
         return await job
     except asyncio.CancelledError:
@@ -211,7 +218,7 @@ async def run_crew_step(
     started = time.perf_counter()
     attempt = activity.info().attempt
     where = f"agent {inp.agent}, mode {inp.mode}, step {step_key(inp)}"
-    ctx = StepContext()
+    ctx = StepContext(tenant=inp.tenant)
     try:
         try:
             agent = host.catalog.get(inp.agent)
@@ -227,7 +234,15 @@ async def run_crew_step(
         if version:
             stored = await store.config_version(agent.id, version, tenant=inp.tenant)
             config = AgentConfig.model_validate(stored.body)
-        chain = resolve_chain(agent, inp.mode, config)
+        # Which links have keys (the tenant's or the platform's) may ask Vault: it blocks,
+        # so off the event loop.
+        chain = await asyncio.to_thread(
+            resolve_chain,
+            agent,
+            inp.mode,
+            config,
+            configured=functools.partial(is_configured, tenant=inp.tenant),
+        )
         if inp.price_as:
             # An estimate: the offline policy whatever keys are set, its calls priced.
             ctx.pricing = offline_pricing(inp.price_as, agent, inp.mode, config)

@@ -51,6 +51,8 @@ from pydantic import BaseModel, PrivateAttr
 from activities.catalog.catalog import DEFAULT_MAX_TOKENS
 from activities.catalog.output_models import schema_hint
 from activities.crew.patches import call_stop_override, owns_retries, without_crewai_retry
+from activities.metrics import agent_metrics
+from activities.providers import call_spans
 from activities.providers.errors import (
     ProviderFailure,
     ProviderFatalError,
@@ -105,11 +107,19 @@ def prompt_token_bound(messages: list[dict[str, Any]]) -> int:
 class _Link:
     """One provider of the chain with its client, price and rate-limit cooldown."""
 
-    def __init__(self, ref: ProviderRef, temperature: float | None, max_tokens: int):
+    def __init__(
+        self,
+        ref: ProviderRef,
+        temperature: float | None,
+        max_tokens: int,
+        tenant: str | None = None,
+    ):
         self.ref = ref
         self.price: Price = price_for(ref)
         self.max_tokens = max_tokens
-        self.llm = build_native_llm(ref, temperature=temperature, max_tokens=max_tokens)
+        self.llm = build_native_llm(
+            ref, temperature=temperature, max_tokens=max_tokens, tenant=tenant
+        )
         self.cooldown_until = 0.0
 
     def worst_nanos(self, prompt_tokens: int) -> int:
@@ -165,7 +175,7 @@ class ChainLLM(BaseLLM):
         llm = cls(
             model="+".join(r.label for r in refs), temperature=temperature, max_tokens=max_tokens
         )
-        llm._links = [_Link(ref, temperature, max_tokens) for ref in refs]
+        llm._links = [_Link(ref, temperature, max_tokens, ctx.tenant) for ref in refs]
         llm._ctx = ctx
         return llm
 
@@ -206,6 +216,7 @@ class ChainLLM(BaseLLM):
     # CrewAI wraps subclasses' `call` in its rate-limit retry unless marked: the chain is
     # the retry owner within an attempt, so it must not be retried around.
     @owns_retries
+    @call_spans.traced()  # one span per model call (GenAI conventions + cost, failover, reuse)
     def call(
         self,
         messages: Any,
@@ -222,11 +233,22 @@ class ChainLLM(BaseLLM):
         stop = list(self.stop_sequences)
         digest = request_hash(msgs, stop)
         index = ctx.next_call_index(digest)
+        first = self._links[0].ref
+        call_spans.request(
+            call_index=index,
+            request_hash=digest,
+            messages=msgs,
+            provider=first.provider,
+            model=first.model,
+        )
         self._last_request = msgs
         if ctx.journal is not None:
             hit = ctx.journal.lookup(digest, index)
             if hit is not None:
                 ctx.journal.record_reuse(digest, index, hit)
+                call_spans.answered(
+                    hit.provider, hit.model, hit.tokens_in, hit.tokens_out, 0, reused=True
+                )
                 ctx.usage.reused_calls += 1
                 ctx.usage.provider, ctx.usage.model = hit.provider, hit.model
                 self._last_answer = hit.response
@@ -234,7 +256,9 @@ class ChainLLM(BaseLLM):
         ctx.check_budget()
         pool = ctx.run_budget
         if pool is not None:
-            pool.reserve(digest, index, self.worst_nanos(msgs))  # or RunBudgetExhausted
+            worst = self.worst_nanos(msgs)
+            call_spans.reserved(worst)
+            pool.reserve(digest, index, worst)  # or RunBudgetExhausted
         answer: _Answer | None = None
         try:
             answer = self._ask_links(msgs, stop, callbacks, from_task, from_agent, response_model)
@@ -262,6 +286,9 @@ class ChainLLM(BaseLLM):
         if pool is not None:
             pool.settle(digest, index, answer.nanos)
         link = answer.link
+        call_spans.answered(
+            link.ref.provider, link.ref.model, answer.tokens_in, answer.tokens_out, answer.nanos
+        )
         ctx.usage.billed_calls += 1
         ctx.usage.add(
             link.ref.provider, link.ref.model, answer.tokens_in, answer.tokens_out, answer.nanos
@@ -287,6 +314,8 @@ class ChainLLM(BaseLLM):
                 failures.append(
                     ProviderFailure(link.ref.label, "rate_limited", 429, "cooling down", wait)
                 )
+                call_spans.failed_over(link.ref.label, "cooling_down", None)  # after a 429
+                _count_failover(link, "cooling_down")
                 continue
             ctx.check_cancelled()
             try:
@@ -307,6 +336,8 @@ class ChainLLM(BaseLLM):
                 if failure.kind == "rate_limited":
                     link.cooldown_until = time.monotonic() + (failure.retry_after_s or 1.0)
                 failures.append(failure)
+                call_spans.failed_over(failure.provider, failure.kind, failure.status)
+                _count_failover(link, failure.kind)
                 continue
             text = result.model_dump_json() if isinstance(result, BaseModel) else str(result)
             return _Answer(
@@ -318,6 +349,13 @@ class ChainLLM(BaseLLM):
                 nanos=cost_nanos(link.price, tokens_in, tokens_out),
             )
         raise ProvidersExhausted(failures)
+
+
+def _count_failover(link: _Link, reason: str) -> None:
+    ref = link.ref
+    agent_metrics().failovers.add(
+        1, {"provider": ref.provider, "model": ref.model, "reason": reason}
+    )
 
 
 @dataclass

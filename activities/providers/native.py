@@ -26,11 +26,15 @@ class ProviderNotConfigured(LookupError):
 
 
 def build_native_llm(
-    ref: ProviderRef, *, temperature: float | None, max_tokens: int | None = None
+    ref: ProviderRef,
+    *,
+    temperature: float | None,
+    max_tokens: int | None = None,
+    tenant: str | None = None,
 ) -> BaseLLM:
     """``max_tokens`` caps the output of every call (each SDK under its own name), so a
     call's worst-case cost is known and a runaway generation cannot hold a step."""
-    key = api_key_for(ref)
+    key = api_key_for(ref, tenant)  # the tenant's own key first; read here, never passed on
     if ref.provider == "openai":
         from crewai.llms.providers.openai.completion import OpenAICompletion
 

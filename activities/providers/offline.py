@@ -34,6 +34,7 @@ from typing import Any
 from crewai.llms.base_llm import BaseLLM
 from pydantic import BaseModel, PrivateAttr
 
+from activities.providers import call_spans
 from activities.providers.chain import normalize_messages, request_hash
 from activities.providers.offline_answer import ToolResult, build_answer
 from activities.providers.prices import cost_nanos
@@ -188,6 +189,7 @@ class OfflineLLM(BaseLLM):
     ) -> int:
         return _tokens(_texts(messages))
 
+    @call_spans.traced(in_process=True)  # one span per policy call, like a model call's
     def call(
         self,
         messages: Any,
@@ -228,10 +230,18 @@ class OfflineLLM(BaseLLM):
         nanos = cost_nanos(ctx.pricing.price, tokens_in, tokens_out)
         digest = request_hash(normalize_messages(messages), list(self.stop_sequences))
         index = ctx.next_call_index(digest)
+        call_spans.request(
+            call_index=index,
+            request_hash=digest,
+            messages=conversation,
+            provider=OFFLINE_PROVIDER,
+            model=OFFLINE_MODEL,
+        )
         # A priced estimate draws on the run's pool like a bill (its exact cost is its worst
         # case: known before the answer is given), so an estimate stops where a run would.
         pool = ctx.run_budget if nanos else None
         if pool is not None:
+            call_spans.reserved(nanos)
             pool.reserve(digest, index, nanos)  # or RunBudgetExhausted
         self._pending.append(
             OfflineCall(
@@ -254,6 +264,14 @@ class OfflineLLM(BaseLLM):
             pool.settle(digest, index, nanos)
         ctx.usage.billed_calls += 1
         ctx.usage.add(OFFLINE_PROVIDER, OFFLINE_MODEL, tokens_in, tokens_out, nanos)
+        call_spans.answered(
+            OFFLINE_PROVIDER,
+            OFFLINE_MODEL,
+            tokens_in,
+            tokens_out,
+            nanos,
+            priced_as=ctx.pricing.priced_as,
+        )
         return reply
 
     call._crewai_rate_limit_wrapped = True  # type: ignore[attr-defined]

@@ -117,6 +117,7 @@ class StepUsage:
 @dataclass
 class StepContext:
     journal: CallJournal | None = None
+    tenant: str | None = None  # whose provider keys come first (the tenant's, then platform's)
     usage: StepUsage = field(default_factory=StepUsage)
     cancel: threading.Event = field(default_factory=threading.Event)
     tool_ms: float = 0.0

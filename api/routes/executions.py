@@ -24,7 +24,7 @@ from api.routes.workflows import tenant_handle
 from starters.resume import ResumeError, resume_run
 from store.blobs import BlobRef
 from workflows import search_attributes as sa
-from workflows.models import Decision, DecisionReceipt, Progress
+from workflows.models import DIGEST_PATTERN, Decision, DecisionReceipt, Progress
 from workflows.single_agent import AGENT_WORKFLOW_TYPE
 
 router = APIRouter(tags=["executions"])
@@ -37,9 +37,17 @@ class DecisionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     step: str = Field(max_length=64)
-    decision: str = Field(pattern="^(approve|reject|choose)$")
+    decision: str = Field(pattern="^(approve|reject|choose|revise)$")
     option: str | None = Field(default=None, max_length=64)
-    comment: str = Field(default="", max_length=COMMENT_LIMIT)
+    comment: str = Field(
+        default="", max_length=COMMENT_LIMIT, description="a `revise` decision's feedback"
+    )
+    digest: str | None = Field(
+        default=None,
+        pattern=DIGEST_PATTERN,
+        description="the digest of the outputs judged (the approvals inbox shows it); "
+        "required by approvals with `bind`",
+    )
 
 
 class ResumeBody(BaseModel):
@@ -135,12 +143,18 @@ async def _decide(
     execution_id: str, body: DecisionBody, request: Request, who: Any
 ) -> DecisionReceipt:
     handle = await tenant_handle(request, who, execution_id)
+    if body.decision == "revise" and not body.comment.strip():
+        raise Problem(
+            422, "Invalid request", "a `revise` decision needs feedback in `comment`"
+        )
     decision = Decision(
         step=body.step,
         decision=body.decision,  # type: ignore[arg-type]
         option=body.option,
         comment=body.comment,
         by=who.name,
+        digest=body.digest,
+        via="api",
     )
     try:
         receipt = await handle.execute_update(
@@ -161,13 +175,27 @@ async def _decide(
                 "no workflow worker answered; try again shortly",
                 headers={"Retry-After": "5"},
             ) from None
+        if isinstance(e, RPCError) and "already completed" in e.message:
+            raise Problem(
+                409,
+                "Decision refused",
+                f"run {execution_id} has ended: nothing is waiting for a decision",
+                kind="decision-refused",
+            ) from None
         raise
     await request.app.state.store.audit(
         who.tenant,
         who.name,
         "decision",
         execution_id,
-        {"step": body.step, "decision": body.decision, "option": body.option},
+        {
+            "step": body.step,
+            "decision": body.decision,
+            "option": body.option,
+            "via": "api",
+            "level": receipt.level,
+            "round": receipt.round,
+        },
     )
     return receipt
 
@@ -194,6 +222,16 @@ async def approvals(request: Request, who: Viewer) -> list[dict[str, Any]]:
                         "waiting_for": step.waiting_for,
                         "prompt": step.prompt,
                         "options": step.options,
+                        # escalation level, who may decide, until when, and what is judged
+                        "level": step.level,
+                        "levels": step.levels,
+                        "group": step.group,
+                        "approvers": step.approvers,
+                        "deadline": step.deadline.isoformat() if step.deadline else None,
+                        "digest": step.digest,
+                        "bind": step.bind,
+                        "round": step.round,
+                        "max_revisions": step.max_revisions,
                         "decide_url": f"/v1/executions/{wf.id}/decisions",
                     }
                 )

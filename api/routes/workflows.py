@@ -90,8 +90,10 @@ async def _execute_workflow(
         tenant=who.tenant,
         budget_usd=body.budget_usd,
         price_as=body.price_as,
-        # runs of tenants without webhooks emit no events and pay nothing for them
-        notify=bool(await request.app.state.store.list_webhooks(who.tenant)),
+        # runs of tenants without webhooks or approver groups (Slack/email notifications)
+        # emit no events and pay nothing for them
+        notify=bool(await request.app.state.store.list_webhooks(who.tenant))
+        or bool(await request.app.state.store.list_approver_groups(who.tenant)),
     )
     await check_budget(request, who.tenant)
     tenant = await request.app.state.store.get_tenant(who.tenant)

@@ -343,8 +343,13 @@ async def test_content_creation_passes_the_draft_by_ref_between_pools_on_two_hos
     handle = await start_run(
         client, dag, RunInput(params=params, tenant=TENANT), key=uuid.uuid4().hex[:12]
     )
-    await wait_until_waiting(handle, "review")
-    await decide(client, handle.id, Decision(step="review", decision="approve", by="editor"))
+    waiting = await wait_until_waiting(handle, "review")
+    digest = next(s.digest for s in waiting.steps if s.id == "review")  # what the editor saw
+    await decide(
+        client,
+        handle.id,
+        Decision(step="review", decision="approve", by="editor", digest=digest),
+    )
     r: RunResult = await handle.result()
     assert r.statuses == {
         "draft": "succeeded",

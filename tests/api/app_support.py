@@ -67,14 +67,18 @@ async def running_api(
     budgets: dict[str, float] | None = None,
     limiter: Any = None,
     idempotency: Any = None,
+    namespace: str | None = None,
 ) -> AsyncIterator[Api]:
     """The app on the session's Temporal with in-process workflow and noop workers whose
     run-start local activities (configuration pins, webhook fan-out) use the app's store;
-    `tenants` each get a key per role (`<tenant>:<role>`)."""
+    `tenants` each get a key per role (`<tenant>:<role>`). Give an isolated `namespace` when
+    the tests read what the local activities write (approver groups, decision log): on the
+    shared one, another test's long-lived workflow worker (with another store) may take the
+    tasks."""
     set_registry(load_registry(SPEC_DIRS))
     client = await Client.connect(
         server_address(temporal_env),
-        namespace=temporal_env.client.namespace,
+        namespace=namespace or temporal_env.client.namespace,
         plugins=[BizosPlugin()],
     )
     store = await Store.open(StoreSettings(home=home))

@@ -47,6 +47,18 @@ ALLOWED: dict[str, str] = {
     "`<tenant>.<id>`); the matrix checks below that A's schedule id is free for B (no 409)",
     "POST /v1/webhooks": "registers an endpoint of the caller's own tenant; ids are minted "
     "server-side",
+    "PUT /v1/secrets/providers/{name}": "sets a provider key of the caller's own tenant (the "
+    "path names a key, not another tenant's resource; tests/production/test_secrets_admin.py)",
+    "DELETE /v1/secrets/providers/{name}": "removes a provider key of the caller's own tenant "
+    "(tests/production/test_secrets_admin.py)",
+    "PUT /v1/approver-groups/{name}": "creates or replaces a group of the caller's own tenant; "
+    "another tenant's group of that name is untouched (tests/hitl/test_groups.py)",
+    "DELETE /v1/approver-groups/{name}": "deletes a group of the caller's own tenant; another "
+    "tenant's is 404 and kept (tests/hitl/test_groups.py)",
+    "GET /v1/links/{token}": "no API key: the signed token is the credential and names its "
+    "tenant; forged or altered tokens are 404 (tests/hitl/test_links.py)",
+    "POST /v1/links/{token}": "no API key: the signed token is the credential (see GET); "
+    "tests/hitl/test_links.py",
 }
 BODIES: dict[str, Any] = {
     "ResumeBody": {"params": {}},

@@ -7,31 +7,18 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
 
-from worker.binaries import temporal_test_server
-from worker.plugin import BizosPlugin
+from tests.core.conftest import start_time_skipping
 from worker.pools import build_worker
-from workflows import search_attributes as sa
 from workflows.models import WORKFLOWS_TASK_QUEUE, RunInput, RunResult
 from workflows.registry import SpecRegistry
 
 
 @pytest.fixture(scope="module")
 async def skipping(registry: SpecRegistry) -> AsyncIterator[Client]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server(), plugins=[BizosPlugin()]
-    )
-    # The test server knows no custom search attributes until they are registered.
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={k.name: k.indexed_value_type.value for k in sa.ALL},  # type: ignore[misc]
-        )
-    )
+    env = await start_time_skipping()
     try:
         async with build_worker(env.client, "workflows"), build_worker(env.client, "system"):
             yield env.client

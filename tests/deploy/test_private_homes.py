@@ -90,11 +90,22 @@ async def decide_until_done(
 
 
 def decision_for(dag: CompiledDag, step: StepProgress) -> Decision:
+    """An operator's decision (no approver groups here) on what the step shows (its digest)."""
     choice = dag.steps[step.id].spec.choice
     if step.waiting_for == "choice" and choice is not None:
         option = max(choice.options, key=lambda o: len(choice.options[o]))
-        return Decision(step=step.id, decision="choose", option=option, by="deploy-test")
-    return Decision(step=step.id, decision="approve", by="deploy-test")  # approval or budget
+        return Decision(
+            step=step.id,
+            decision="choose",
+            option=option,
+            by="deploy-test",
+            digest=step.digest,
+            via="cli",
+        )
+    # approval or budget
+    return Decision(
+        step=step.id, decision="approve", by="deploy-test", digest=step.digest, via="cli"
+    )
 
 
 async def file_problems(

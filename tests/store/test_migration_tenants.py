@@ -21,6 +21,7 @@ from store.migrate import alembic_config, current_revision, upgrade
 from store.testing import temporary_pg_schema
 
 BEFORE = "0004_priced_as"
+HEAD = "0006_approvals"  # upgrade() goes to the newest revision
 AT = datetime(2026, 3, 2, 10, 30, 15, 123456, tzinfo=UTC)
 
 # One or more rows for every table at 0004_priced_as (the test fails if a table is missing).
@@ -246,7 +247,7 @@ async def test_0005_upgrades_a_populated_database_without_loss(
         assert {n: len(r) for n, r in before.items()} == {n: len(r) for n, r in ROWS.items()}
 
         await upgrade(engine, schema)  # what Store.open does: to head
-        assert await current_revision(engine) == "0005_tenants"
+        assert await current_revision(engine) == HEAD
 
         for name, old_rows in before.items():
             new_rows = await _dump(engine, name)
@@ -316,6 +317,6 @@ async def test_0005_downgrades_to_0004_keeping_default_configurations(
             "market_research"
         ]
         await upgrade(engine, schema)
-        assert await current_revision(engine) == "0005_tenants"
+        assert await current_revision(engine) == HEAD
     finally:
         await engine.dispose()

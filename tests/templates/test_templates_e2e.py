@@ -14,7 +14,14 @@ from temporalio.client import Client, WorkflowHandle
 
 from starters.runs import decide
 from tests.support import start, wait_until_waiting
-from workflows.models import ApprovalSignal, ChoiceSignal, Decision, RunResult
+from workflows.models import (
+    ApprovalSignal,
+    ChoiceSignal,
+    Decision,
+    Progress,
+    RunResult,
+    StepProgress,
+)
 from workflows.registry import SpecRegistry
 
 pytestmark = pytest.mark.timeout(600)
@@ -39,6 +46,11 @@ async def finish(handle: WorkflowHandle[Any, Any]) -> RunResult:
     return result
 
 
+def step_of(progress: Progress | None, sid: str) -> StepProgress:
+    assert progress is not None
+    return next(s for s in progress.steps if s.id == sid)
+
+
 def metric(output: dict[str, Any], name: str) -> float:
     """One tool figure of an agent output (`<tool>.<metric>`), with a clear failure."""
     metrics = output["metrics"]
@@ -60,8 +72,13 @@ async def test_content_creation_within_a_budget(
     params = example(templates_registry, "content_creation")
     # a $1.50 cap: the two promotion plans are estimated at $0.90 each, so they wait
     h = await start(client, "content_creation", params, budget_usd=1.5)
-    await wait_until_waiting(h, "review")
-    await h.signal("approve", ApprovalSignal(step="review", by="editor", comment="ship it"))
+    review = step_of(await wait_until_waiting(h, "review"), "review")
+    # the approval is bound to the draft and SEO report shown: the signal carries their digest
+    assert review.bind == ["draft", "seo"] and review.digest is not None
+    await h.signal(
+        "approve",
+        ApprovalSignal(step="review", by="editor", comment="ship it", digest=review.digest),
+    )
     waiting = await wait_until_waiting(h, "promote")
     promote_wait = next(s for s in waiting.steps if s.id == "promote")
     assert promote_wait.waiting_for == "budget" and "$1.50 budget" in (promote_wait.prompt or "")
@@ -280,8 +297,12 @@ async def test_crisis_management_escalation(
         h.id,
         Decision(step="response", decision="choose", option="escalate", by="comms-lead"),
     )
-    await wait_until_waiting(h, "statement_approval")
-    await h.signal("approve", ApprovalSignal(step="statement_approval", by="ceo"))
+    waiting = step_of(await wait_until_waiting(h, "statement_approval"), "statement_approval")
+    # level 1 of the escalation chain; an operator's signal carries the digest of the statement
+    assert (waiting.level, waiting.levels, waiting.group) == (0, 2, "comms_oncall")
+    await h.signal(
+        "approve", ApprovalSignal(step="statement_approval", by="ceo", digest=waiting.digest)
+    )
     r = await finish(h)
     assert r.choices["response"].option == "escalate" and r.choices["response"].by == "comms-lead"
     assert r.statuses["holding_statement"] == "skipped"

@@ -14,10 +14,11 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from starters.follow import auto_decision
 from tests.conftest import server_address
 from tests.templates.conftest import cli_env
 from worker.binaries import temporal_cli
-from workflows.models import Decision, Progress, RunResult
+from workflows.models import Progress, RunResult
 from workflows.registry import DEFAULT_SPEC_DIR, SpecRegistry, load_registry
 
 pytestmark = pytest.mark.timeout(900)
@@ -44,12 +45,8 @@ async def _decide_until_done(client: Client, wid: str) -> RunResult:
         for s in p.steps:
             if s.status == "waiting" and s.id not in decided:
                 decided.add(s.id)
-                d = (
-                    Decision(step=s.id, decision="choose", option=(s.options or [""])[0], by="cli-test")
-                    if s.waiting_for == "choice"
-                    else Decision(step=s.id, decision="approve", by="cli-test")
-                )
-                await handle.execute_update("decide", d)
+                # as `--auto-approve` decides: an operator's path, with the digest shown
+                await handle.execute_update("decide", auto_decision(s))
         if p.status != "running":
             break
         await asyncio.sleep(0.2)  # polling one run's progress, as a person's terminal does

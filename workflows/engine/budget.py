@@ -38,7 +38,7 @@ class Budget:
             f"which would pass the ${budget:.2f} budget. Continue?"
         )
         timeout = state.dag.spec.budget_approval_timeout
-        decision = await self.decisions.wait_for(step, "budget", timeout, prompt)
+        decision, _ = await self.decisions.wait_for(step, "budget", timeout, prompt)
         if decision is None:
             raise StepFailure(
                 f"budget ${budget:.2f} would be exceeded and nobody approved within {timeout}",

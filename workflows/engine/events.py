@@ -11,18 +11,18 @@ run's outcome does not depend on a receiver.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.compiler import CompiledStep
-    from workflows.engine.failures import failure_cause
+    from workflows.engine import run_metrics
+    from workflows.engine.beside import Beside
+    from workflows.engine.decisions import Asking
     from workflows.engine.state import RunState
     from workflows.models import RunEventRequest, RunInput, RunResult
 
@@ -51,7 +51,7 @@ class RunEvents:
     def __init__(self, run_input: RunInput) -> None:
         self._input = run_input
         self._on: bool | None = None
-        self._pending: list[asyncio.Task[None]] = []
+        self._beside = Beside(EMIT_RUN_EVENT, _RETRY, timedelta(minutes=2))
 
     def enabled(self) -> bool:
         """Decided at the first emission of a notifying run (run code only, never a query
@@ -66,19 +66,39 @@ class RunEvents:
 
     def started(self, state: RunState) -> None:
         dag = state.dag
+        run_metrics.started(dag.name, self._input.tenant)  # every run, notifying or not
         self._emit(
             "started",
             data={"template": dag.name, "version": dag.version, "spec_hash": dag.hash},
         )
 
-    def waiting(self, step: CompiledStep, kind: str, prompt: str) -> None:
+    def waiting(
+        self, step: CompiledStep, kind: str, prompt: str, asking: Asking | None = None
+    ) -> None:
+        """A step starts waiting for a person, or moves to its next escalation level: one
+        event per step, level and round (the ids notifications are delivered under)."""
         data: dict[str, Any] = {"kind": kind, "prompt": _cut(prompt, PROMPT_LIMIT)}
         if kind == "choice" and step.spec.choice is not None:
             data["options"] = list(step.spec.choice.options)
-        # one event per step: level 0 and round 0 until a step can wait more than once
-        self._emit("waiting_for_person", step=step.id, level=0, round=0, data=data)
+        level = round = 0
+        if asking is not None:
+            level, round = asking.level, asking.round
+            people = step.people
+            data.update(
+                level=asking.level,
+                levels=asking.levels,
+                group=asking.group,
+                approvers=asking.approvers,
+                deadline=asking.deadline.isoformat(),
+                digest=asking.digest,
+                round=asking.round,
+                max_revisions=people.max_revisions,
+                bind=list(people.bind),
+            )
+        self._emit("waiting_for_person", step=step.id, level=level, round=round, data=data)
 
     def budget_alerts(self, state: RunState, thresholds: list[int]) -> None:
+        run_metrics.budget_alerts(state.dag.name, self._input.tenant, thresholds)
         cap = state.pool_cap
         for threshold in thresholds:
             self._emit(
@@ -92,6 +112,7 @@ class RunEvents:
             )
 
     def completed(self, result: RunResult) -> None:
+        run_metrics.ended(result.template, self._input.tenant, "completed", result.cost_usd)
         self._emit(
             "completed",
             data={
@@ -105,6 +126,10 @@ class RunEvents:
         )
 
     def failed(self, state: RunState | None, message: str, error_type: str | None) -> None:
+        # a run that could not start has no plan: its workflow type stands for the template
+        template = state.dag.name if state is not None else workflow.info().workflow_type
+        cost = state.total_cost if state is not None else 0.0
+        run_metrics.ended(template, self._input.tenant, "failed", cost)
         step = None
         if state is not None and state.failed and state.errors:
             step = list(state.errors)[-1]  # the step whose failure ended the run
@@ -115,9 +140,7 @@ class RunEvents:
 
     async def flush(self) -> None:
         """Wait for the emissions under way (before the run returns or fails)."""
-        pending, self._pending = self._pending, []
-        if pending:
-            await workflow.wait(pending)
+        await self._beside.flush()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -144,22 +167,6 @@ class RunEvents:
             round=round,
             data=data or {},
         )
-        self._pending = [t for t in self._pending if not t.done()]
-        self._pending.append(asyncio.create_task(self._send(request)))
-
-    @staticmethod
-    async def _send(request: RunEventRequest) -> None:
-        try:
-            await workflow.execute_local_activity(
-                EMIT_RUN_EVENT,
-                request,
-                start_to_close_timeout=timedelta(seconds=15),
-                schedule_to_close_timeout=timedelta(minutes=2),
-                retry_policy=_RETRY,
-                summary=f"emit {request.type}" + (f" {request.step}" if request.step else ""),
-            )
-        except ActivityError as e:
-            # a receiver's trouble (or the store's) never fails the run
-            workflow.logger.warning(
-                "could not emit the %s event of the run: %s", request.type, failure_cause(e)
-            )
+        self._beside.fire(
+            request, f"emit {request.type}" + (f" {request.step}" if request.step else "")
+        )

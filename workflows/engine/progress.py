@@ -14,8 +14,9 @@ with workflow.unsafe.imports_passed_through():
         OUTPUT_VIEW_LIMIT_BYTES,
         bounded_view,
     )
+    from workflows.compiler import CompiledStep
     from workflows.engine.decisions import Decisions
-    from workflows.engine.state import RunState
+    from workflows.engine.state import RunState, StepState
     from workflows.models import (
         TERMINAL,
         Progress,
@@ -57,26 +58,32 @@ def progress(state: RunState, decisions: Decisions, *, fatal: bool) -> Progress:
     for sid, step in dag.steps.items():
         record = state.steps[sid]
         options = list(step.spec.choice.options) if step.spec.choice else None
-        status = "waiting" if sid in decisions.waiting else record.status
+        # waiting once a person can be asked: after the level's group is snapshotted
+        status = "waiting" if sid in decisions.asking else record.status
         steps.append(
-            StepProgress(
-                id=sid,
-                kind=step.kind,
-                status=status,  # type: ignore[arg-type]
-                summary=summarise(record.output) if record.has_output else step.summary,
-                waiting_for=decisions.waiting.get(sid),
-                prompt=decisions.prompts.get(sid),
-                options=options,
-                cost_usd=round(record.cost, 6),
-                attempts=record.attempts,
-                items=record.items,
-                items_done=record.items_done,
-                decision=decisions.decided(sid),
-                error=state.errors.get(sid),
-                tool_failures=record.tool_failures,
-                failed_tools=list(record.failed_tools),
-                started_at=record.started,
-                ended_at=record.ended if record.status in TERMINAL else None,
+            _with_people(
+                step,
+                record,
+                decisions,
+                StepProgress(
+                    id=sid,
+                    kind=step.kind,
+                    status=status,  # type: ignore[arg-type]
+                    summary=summarise(record.output) if record.has_output else step.summary,
+                    waiting_for=decisions.waiting.get(sid) if sid in decisions.asking else None,
+                    prompt=decisions.prompts.get(sid),
+                    options=options,
+                    cost_usd=round(record.cost, 6),
+                    attempts=record.attempts,
+                    items=record.items,
+                    items_done=record.items_done,
+                    decision=decisions.decided(sid),
+                    error=state.errors.get(sid),
+                    tool_failures=record.tool_failures,
+                    failed_tools=list(record.failed_tools),
+                    started_at=record.started,
+                    ended_at=record.ended if record.status in TERMINAL else None,
+                ),
             )
         )
     return Progress(
@@ -89,11 +96,44 @@ def progress(state: RunState, decisions: Decisions, *, fatal: bool) -> Progress:
         budget_usd=state.budget,
         budget_extended_usd=round(state.budget_extended, 6),
         budget_alerts=sorted(state.budget_alerts),
-        waiting=sorted(decisions.waiting),
+        waiting=sorted(decisions.asking),
         ignored_signals=list(decisions.ignored),
         ignored_count=decisions.ignored_count,
         resumed_from=state.input.resume.workflow_id if state.input.resume else None,
     )
+
+
+def _with_people(
+    step: CompiledStep, record: StepState, decisions: Decisions, found: StepProgress
+) -> StepProgress:
+    """Levels, rounds, digest and every decision of a people step (and the earlier rounds of
+    a step a revise re-ran)."""
+    sid = step.id
+    found.round = record.round
+    if record.rounds:
+        found.rounds = [
+            {"round": r["round"], "summary": summarise(r["output"]), "cost_usd": r["cost_usd"]}
+            for r in record.rounds
+        ]
+    people = step.people
+    if step.kind not in ("approval", "choice"):
+        return found
+    found.levels = len(people.levels) or None
+    found.bind = list(people.bind) or None
+    found.max_revisions = people.max_revisions or None
+    found.escalations = list(decisions.escalations.get(sid, ()))
+    found.decisions = list(decisions.history.get(sid, ()))
+    asking = decisions.asking.get(sid)
+    if asking is not None:
+        found.level = asking.level
+        found.group = asking.group
+        found.approvers = asking.approvers
+        found.deadline = asking.deadline
+        found.digest = asking.digest
+        found.round = asking.round
+    elif found.decisions:
+        found.round = found.decisions[-1].round
+    return found
 
 
 RunStatus = Literal["running", "completed", "failed", "cancelled"]
@@ -144,6 +184,19 @@ def current_details(state: RunState, decisions: Decisions) -> str:
     wid = workflow.info().workflow_id
     for sid, kind in sorted(decisions.waiting.items()):
         lines.append(f"- waiting for {kind} on `{sid}`: {decisions.prompts.get(sid, '')}")
+        asking = decisions.asking.get(sid)
+        if asking is not None and (asking.levels > 1 or asking.group or asking.round):
+            who = asking.group or "any approver"
+            lines.append(
+                f"  level {asking.level + 1}/{asking.levels} ({who}) until "
+                f"{asking.deadline:%Y-%m-%d %H:%M} UTC"
+                + (f", round {asking.round + 1}" if asking.round else "")
+            )
+        for move in decisions.escalations.get(sid, ()):
+            lines.append(
+                f"  escalated {move.from_group or 'level ' + str(move.from_level + 1)} → "
+                f"{move.to_group or 'level ' + str(move.to_level + 1)} at {move.at:%H:%M}"
+            )
         if kind == "choice":
             lines.append(f"  `bizos choose {wid} {sid} <option>`")
         else:

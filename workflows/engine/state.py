@@ -33,6 +33,9 @@ class StepState:
     # foreach items finished so far, by index: what a resumed run reuses if the step fails
     item_outputs: dict[int, Any] = field(default_factory=dict)
     reused: bool = False  # taken from the run this one resumes
+    round: int = 0  # revise round this step's output is from (part of every key of its calls)
+    # earlier rounds of a step re-run by a revise: {"round", "output", "cost_usd"}
+    rounds: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def has_output(self) -> bool:
@@ -57,6 +60,8 @@ class RunState:
         self.steps_scope: dict[str, Any] = {}
         self.approvals_scope: dict[str, Any] = {}
         self.choices_scope: dict[str, Any] = {}
+        # a revise target's feedback for its next call: {"round", "feedback", "by"}
+        self.feedback: dict[str, dict[str, Any]] = {}
         self.scope = Scope(params, self.steps_scope, self.approvals_scope, self.choices_scope)
 
     def status(self, sid: str) -> str:

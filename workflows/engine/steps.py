@@ -16,6 +16,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.contract import REF_KEY, RUN_AGENT, AgentStepInput, AgentStepResult
     from workflows import search_attributes as sa
     from workflows.compiler import CompiledDag, CompiledStep
+    from workflows.digest import CONTENT_HASH_KEY, outputs_digest
+    from workflows.engine import revise
     from workflows.engine.budget import Budget
     from workflows.engine.decisions import Decisions
     from workflows.engine.failures import StepFailure, failure_cause
@@ -137,7 +139,15 @@ class StepKinds:
         info = workflow.info()
         state = self.state
         inputs = step.inputs.render(scope)
+        inputs = inputs if isinstance(inputs, dict) else {"value": inputs}
+        record = state.steps[step.id]
+        feedback = state.feedback.get(step.id)
+        if feedback is not None and feedback["round"] == record.round:
+            # a revise decision's feedback, for the target of its loop
+            inputs = {**inputs, "revision": feedback}
         label = step.id if index is None else f"{step.id}[{index}]"
+        if record.round:
+            label += f" (round {record.round + 1})"
         pool, pool_cap = self.budget.pool()
         result: AgentStepResult = await workflow.execute_activity(
             RUN_AGENT,
@@ -149,8 +159,9 @@ class StepKinds:
                 item_index=index,
                 agent=step.spec.agent,
                 mode=step.spec.mode,
-                inputs=inputs if isinstance(inputs, dict) else {"value": inputs},
+                inputs=inputs,
                 tenant=state.input.tenant,
+                round=record.round,
                 config_version=self._config_version(step.spec.agent),
                 # Runs with a pool cap every call by it; older runs capped each step.
                 budget_usd=None if pool else self.budget.agent_cap(step),
@@ -170,15 +181,19 @@ class StepKinds:
             summary=f"{label}: {step.summary}",
         )
         state.add_cost(step.id, result.cost_usd)
-        record = state.steps[step.id]
         record.attempts = max(record.attempts, result.attempt)
         record.tool_failures += result.tool_failures
         record.failed_tools.extend(t for t in result.failed_tools if t not in record.failed_tools)
         self.budget.note_spending(getattr(result, "budget_alerts", None))
         if result.output_ref is not None:
-            if result.output_view is not None:
-                return result.output_view  # expressions read its fields; `$ref` the rest
-            return {REF_KEY: result.output_ref, "summary": result.summary}
+            view = (
+                dict(result.output_view)  # expressions read its fields; `$ref` the rest
+                if result.output_view is not None
+                else {REF_KEY: result.output_ref, "summary": result.summary}
+            )
+            if result.output_sha256 is not None:
+                view[CONTENT_HASH_KEY] = result.output_sha256  # what a bound decision saw
+            return view
         return result.output
 
     def _config_version(self, agent: str) -> int | None:
@@ -252,28 +267,64 @@ class StepKinds:
 
     # ------------------------------------------------------------------ people
 
+    def digest(self, step: CompiledStep) -> str | None:
+        """Of the outputs the step binds its decision to, as they are now (None: no bind)."""
+        if not step.people.bind:
+            return None
+        steps = self.state.steps
+        return outputs_digest(
+            {b: steps[b].output if steps[b].has_output else None for b in step.people.bind}
+        )
+
     async def approval(self, step: CompiledStep) -> None:
         spec = step.spec.approval
         assert spec is not None
-        decision = await self.decisions.wait_for(step, "approval", spec.timeout, spec.prompt)
-        if decision is None:
-            if spec.on_timeout == "fail":
-                raise StepFailure(
-                    f"no decision within {spec.timeout}", fatal=True, error_type="DecisionTimeout"
-                )
-            record = DecisionRecord(
-                approved=spec.on_timeout == "approve",
-                by="timeout",
-                timed_out=True,
-                at=workflow.now(),
+        round = level = 0
+        while True:
+            decision, level = await self.decisions.wait_for(
+                step,
+                "approval",
+                spec.timeout,
+                spec.prompt,
+                round=round,
+                digest=self.digest(step),
+                first_level=level,  # a revised draft goes back to whoever asked for it
             )
-        else:
-            record = self.decisions.record(decision, approved=decision.decision == "approve")
+            group = _group(step, level)
+            if decision is None:
+                if spec.on_timeout == "fail":
+                    self.decisions.keep(step, _timed_out(None, level, round, group))
+                    raise StepFailure(
+                        f"no decision within {spec.last_timeout}",
+                        fatal=True,
+                        error_type="DecisionTimeout",
+                    )
+                record = _timed_out(spec.on_timeout == "approve", level, round, group)
+            else:
+                record = self.decisions.record(
+                    decision,
+                    approved=None
+                    if decision.decision == "revise"
+                    else decision.decision == "approve",
+                    level=level,
+                    round=round,
+                    group=group,
+                )
+            self.decisions.keep(step, record)
+            if decision is not None and decision.decision == "revise":
+                round += 1
+                self.state.approvals_scope[step.id] = {"approved": False, "round": round}
+                await revise.rerun(
+                    self.state, step, round, decision.comment, decision.by, self.execute
+                )
+                continue
+            break
         self.decisions.approvals[step.id] = record
         self.state.approvals_scope[step.id] = {
             "approved": bool(record.approved),
             "by": record.by,
             "comment": record.comment,
+            "round": round,
         }
         self.state.set_status(step.id, "succeeded" if record.approved else "rejected")
 
@@ -291,19 +342,25 @@ class StepKinds:
                 )
             record = DecisionRecord(option=option, by="expression", at=workflow.now())
         else:
-            decision = await self.decisions.wait_for(step, "choice", spec.timeout, spec.prompt)
+            decision, level = await self.decisions.wait_for(
+                step, "choice", spec.timeout, spec.prompt
+            )
+            group = _group(step, level)
             if decision is None:
                 if spec.default is None:
+                    self.decisions.keep(step, _timed_out(None, level, 0, group))
                     raise StepFailure(
-                        f"no choice within {spec.timeout} and no default",
+                        f"no choice within {spec.last_timeout} and no default",
                         fatal=True,
                         error_type="DecisionTimeout",
                     )
-                record = DecisionRecord(
-                    option=spec.default, by="timeout", timed_out=True, at=workflow.now()
-                )
+                record = _timed_out(None, level, 0, group)
+                record.option = spec.default
             else:
-                record = self.decisions.record(decision, option=decision.option)
+                record = self.decisions.record(
+                    decision, option=decision.option, level=level, group=group
+                )
+            self.decisions.keep(step, record)
         self.decisions.choices[step.id] = record
         self.state.choices_scope[step.id] = {
             "option": record.option,
@@ -311,3 +368,21 @@ class StepKinds:
             "comment": record.comment,
         }
         self.state.set_status(step.id, "succeeded")
+
+
+def _group(step: CompiledStep, level: int) -> str | None:
+    levels = step.people.levels
+    return levels[level].group if level < len(levels) else None
+
+
+def _timed_out(approved: bool | None, level: int, round: int, group: str | None) -> DecisionRecord:
+    return DecisionRecord(
+        approved=approved,
+        by="timeout",
+        timed_out=True,
+        at=workflow.now(),
+        decision="timeout",
+        level=level,
+        round=round,
+        group=group,
+    )

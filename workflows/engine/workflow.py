@@ -10,6 +10,7 @@ deployed. Changes here follow docs/versioning.md, and tests/histories/ replays g
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,8 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.admission import ADMITTED_SIGNAL
     from workflows.compiler import CompiledDag
+    from workflows.engine import decision_log, run_metrics, run_start
     from workflows.engine import progress as report
-    from workflows.engine import run_start
     from workflows.engine.admission_gate import AdmissionGate
     from workflows.engine.budget import Budget
     from workflows.engine.decisions import Decisions
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.engine.state import RunState
     from workflows.engine.steps import StepKinds
     from workflows.models import (
+        DIGEST_PATTERN,
         SPEC_MEMO_KEY,
         ApprovalSignal,
         ChoiceSignal,
@@ -47,6 +49,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.plans import PlanError, child_plan, compile_plan
     from workflows.registry import default_registry
+
+
+def _digest(value: str | None) -> str | None:
+    """A signal's digest as a decision takes it: a malformed one is as good as none (a signal
+    cannot be refused; the step's bind check then says what is missing)."""
+    return value if value is not None and re.fullmatch(DIGEST_PATTERN, value) else None
 
 
 @workflow.defn(dynamic=True)
@@ -155,6 +163,10 @@ class DagWorkflow:
     async def _run_steps(self, state: RunState, events: RunEvents, info: Any) -> RunResult:
         dag = state.dag
         self._decisions.on_wait = events.waiting
+        log = decision_log.DecisionLog(state)
+        self._decisions.on_record = log.record
+        tenant = state.input.tenant
+        self._decisions.snapshot = lambda group: decision_log.group_members(tenant, group)
         budget = Budget(state, self._decisions, lambda new: events.budget_alerts(state, new))
         kinds = StepKinds(state, self._decisions, budget, self._child_dag, self._plan)
         body = asyncio.create_task(
@@ -181,8 +193,10 @@ class DagWorkflow:
         except ApplicationError as e:
             events.failed(state, e.message, e.type)
             await events.flush()
+            await log.flush()
             raise
         except asyncio.CancelledError:
+            run_metrics.ended(dag.name, state.input.tenant, "cancelled", state.total_cost)
             # Cancelling the run cancels its steps; they wait for their activities to
             # acknowledge through heartbeats before the run ends as cancelled.
             body.cancel()
@@ -194,6 +208,7 @@ class DagWorkflow:
         result = report.result(state, self._decisions, outputs_ref)
         events.completed(result)
         await events.flush()
+        await log.flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
@@ -244,14 +259,35 @@ class DagWorkflow:
         "Kept until the step is reached.",
     )
     def approve(self, s: ApprovalSignal) -> None:
-        self._signal(Decision(step=s.step, decision="approve", by=s.by, comment=s.comment))
+        self._signal(self._from_signal("approve", s))
 
     @workflow.signal(
         name="reject",
         description='Reject an approval step or a budget wait: {"step": id, "by", "comment"}.',
     )
     def reject(self, s: ApprovalSignal) -> None:
-        self._signal(Decision(step=s.step, decision="reject", by=s.by, comment=s.comment))
+        self._signal(self._from_signal("reject", s))
+
+    @workflow.signal(
+        name="revise",
+        description='Send an approval back to its revise target with feedback: {"step": id, '
+        '"comment": feedback, "by", "digest"}.',
+    )
+    def revise(self, s: ApprovalSignal) -> None:
+        self._signal(self._from_signal("revise", s))
+
+    @staticmethod
+    def _from_signal(kind: str, s: ApprovalSignal) -> Decision:
+        """Signals are the operators' path (plain `temporal workflow signal`): recorded as
+        such, and taken without the approver-group check."""
+        return Decision(
+            step=s.step,
+            decision=kind,  # type: ignore[arg-type]
+            by=s.by,
+            comment=s.comment,
+            digest=_digest(s.digest),
+            via="signal",
+        )
 
     @workflow.signal(
         name="choose",
@@ -259,7 +295,15 @@ class DagWorkflow:
     )
     def choose(self, s: ChoiceSignal) -> None:
         self._signal(
-            Decision(step=s.step, decision="choose", option=s.option, by=s.by, comment=s.comment)
+            Decision(
+                step=s.step,
+                decision="choose",
+                option=s.option,
+                by=s.by,
+                comment=s.comment,
+                digest=_digest(s.digest),
+                via="signal",
+            )
         )
 
     # ------------------------------------------------------------------ progress

@@ -1,27 +1,18 @@
-"""Secrets lookup: `get_secret(name) -> str | None`, behind a small backend interface.
-
-Today secrets come from the process environment, then from a `.env` file (path from
-`BIZOS_ENV_FILE`, else `./.env`). A Vault KV v2 backend plugs in later through
-`set_backend()` without changing callers. Values are never logged; an empty value counts as
-"not configured" so a blank line in `.env` cannot pass for a credential.
-"""
+"""The environment backend: process environment first, then a dotenv file (path from
+`BIZOS_ENV_FILE`, else `./.env`). Read-only, and it has no per-tenant secrets: a tenant's
+own keys need the Vault backend."""
 
 from __future__ import annotations
 
 import os
 import threading
 from pathlib import Path
-from typing import Protocol
-
-
-class SecretsBackend(Protocol):
-    def get(self, name: str) -> str | None:
-        """The secret's value, or None when this backend does not have it."""
-        ...
 
 
 class EnvSecrets:
     """Environment variables first, then a dotenv file (re-read when it changes on disk)."""
+
+    kind = "env"
 
     def __init__(self, env_file: str | os.PathLike[str] | None = None) -> None:
         self._env_file = env_file
@@ -71,23 +62,3 @@ def parse_dotenv(text: str) -> dict[str, str]:
         if key:
             values[key] = value
     return values
-
-
-_backend: SecretsBackend = EnvSecrets()
-
-
-def set_backend(backend: SecretsBackend) -> SecretsBackend:
-    """Install a backend (Vault, or a fake in tests); returns the previous one."""
-    global _backend
-    previous, _backend = _backend, backend
-    return previous
-
-
-def get_secret(name: str) -> str | None:
-    """The secret called `name`, or None when it is not configured."""
-    return _backend.get(name)
-
-
-def missing_secrets(names: list[str] | tuple[str, ...]) -> list[str]:
-    """The subset of `names` that is not configured, in the given order."""
-    return [n for n in names if not get_secret(n)]
