@@ -33,7 +33,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from temporalio import activity
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+
+from activities.http_client import LazyHttpClient
 
 if TYPE_CHECKING:
     import httpx
@@ -166,6 +169,16 @@ class DeliveryPolicy(BaseModel):
     max_attempts: int = Field(default=20, ge=1)
     deadline_s: float = Field(default=86_400.0, gt=0, description="schedule-to-close")
     request_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    def retry_policy(self, *non_retryable: str) -> RetryPolicy:
+        """Temporal's retry policy for one delivery (webhook or notification)."""
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=self.initial_interval_s),
+            backoff_coefficient=self.backoff,
+            maximum_interval=timedelta(seconds=self.max_interval_s),
+            maximum_attempts=self.max_attempts,
+            non_retryable_error_types=list(non_retryable),
+        )
 
 
 class DeliveryRequest(BaseModel):
@@ -412,23 +425,10 @@ class WebhookActivities:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.resolver: EndpointResolver = resolver or FileEndpoints()
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-        self._lock = asyncio.Lock()
+        self._http = LazyHttpClient(transport)
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.deliver_webhook]
-
-    async def _http(self) -> httpx.AsyncClient:
-        async with self._lock:
-            if self._client is None:
-                # imported here: workflow code imports this module's models, never httpx
-                import httpx
-
-                self._client = httpx.AsyncClient(
-                    follow_redirects=False, transport=self._transport, trust_env=False
-                )
-        return self._client
 
     @activity.defn(name=DELIVER_WEBHOOK)
     async def deliver_webhook(self, req: DeliveryRequest) -> DeliveryAttempt:
@@ -474,7 +474,7 @@ class WebhookActivities:
         body = event_body(event)
         headers = signed_headers(secret, event, body)
         headers["Bizos-Delivery-Attempt"] = str(attempt)
-        client = await self._http()
+        client = await self._http.get()
         started = time.monotonic()
         try:
             # httpx's timeout bounds each phase; this bounds the whole exchange (an endpoint
@@ -557,9 +557,7 @@ class WebhookActivities:
         )
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._http.close()
 
 
 _default: WebhookActivities | None = None

@@ -89,8 +89,14 @@ class Stack:
             delay = min(delay * 2, 0.5)
 
 
-def _spawn(name: str, args: list[str], server: DevServer, ready_mark: bytes) -> WorkerProcess:
-    env = dict(os.environ, TEMPORAL_ADDRESS=server.address)
+def _spawn(
+    name: str,
+    args: list[str],
+    server: DevServer,
+    ready_mark: bytes,
+    extra_env: dict[str, str] | None = None,
+) -> WorkerProcess:
+    env = dict(os.environ, **(extra_env or {}), TEMPORAL_ADDRESS=server.address)
     env.pop("TEMPORAL_API_KEY", None)
     log_path = server.state_dir / f"worker-{name}.log"
     with log_path.open("ab") as log:
@@ -105,15 +111,17 @@ def _spawn(name: str, args: list[str], server: DevServer, ready_mark: bytes) -> 
     return WorkerProcess(name, proc, log_path, start, ready_mark)
 
 
-def _spawn_worker(pool: str, metrics_port: int, server: DevServer) -> WorkerProcess:
+def _spawn_worker(
+    pool: str, metrics_port: int, server: DevServer, env: dict[str, str] | None = None
+) -> WorkerProcess:
     """`bizos worker` for one pool; 0 for `metrics_port` serves no metrics."""
     args = ["worker", "--pool", pool, "--metrics-port", str(metrics_port)]
-    return _spawn(pool, args, server, POLLING_MARK)
+    return _spawn(pool, args, server, POLLING_MARK, env)
 
 
-def _spawn_api(port: int, server: DevServer) -> WorkerProcess:
+def _spawn_api(port: int, server: DevServer, env: dict[str, str] | None = None) -> WorkerProcess:
     """`bizos api` on 127.0.0.1:<port>, ready once uvicorn says it serves."""
-    return _spawn("api", ["api", "--port", str(port)], server, API_READY_MARK)
+    return _spawn("api", ["api", "--port", str(port)], server, API_READY_MARK, env)
 
 
 def stop_processes(procs: list[subprocess.Popen[bytes]], timeout_s: float = 35.0) -> None:
@@ -143,17 +151,17 @@ def embedded_stack(
     server = DevServer(state_dir=state_dir, port=port, ui_port=ui_port)
     started = server.start()
     stack = Stack(server, started)
-    if api_port:
-        # the workers mint approval links: point them at this API unless told otherwise
-        os.environ.setdefault("BIZOS_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
+    # the workers mint approval links: point them at this API unless told otherwise
+    env = {"BIZOS_PUBLIC_URL": f"http://127.0.0.1:{api_port}"} if api_port else {}
+    env = {k: v for k, v in env.items() if k not in os.environ}
     try:
         if workers:
             stack.workers = [
-                _spawn_worker(pool, metrics_port + i if metrics_port else 0, server)
+                _spawn_worker(pool, metrics_port + i if metrics_port else 0, server, env)
                 for i, pool in enumerate(WORKER_POOLS)
             ]
         if api_port:
-            stack.workers.append(_spawn_api(api_port, server))
+            stack.workers.append(_spawn_api(api_port, server, env))
         if stack.workers:
             stack.wait_until_polling()
         yield stack

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workflows.spec import StepSpec
+from workflows.spec import ApproverLevel, StepSpec
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,10 @@ def compile_people(
     )
 
 
-def _levels(levels: Sequence[object] | None, timeout: timedelta) -> tuple[Level, ...]:
+def _levels(levels: Sequence[ApproverLevel] | None, timeout: timedelta) -> tuple[Level, ...]:
     if not levels:
         return (Level(None, timeout),)
-    return tuple(Level(lv.group, lv.timeout) for lv in levels)  # type: ignore[attr-defined]
+    return tuple(Level(lv.group, lv.timeout) for lv in levels)
 
 
 def _revise_loop(

@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
-    RetryPolicy,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -74,16 +73,6 @@ def delivery_workflow_id(event_id: str, endpoint_id: str) -> str:
     return f"webhook.{event_id}.{endpoint_id}"
 
 
-def _retry_policy(policy: DeliveryPolicy) -> RetryPolicy:
-    return RetryPolicy(
-        initial_interval=timedelta(seconds=policy.initial_interval_s),
-        backoff_coefficient=policy.backoff,
-        maximum_interval=timedelta(seconds=policy.max_interval_s),
-        maximum_attempts=policy.max_attempts,
-        non_retryable_error_types=[REJECTED, UNKNOWN_ENDPOINT],
-    )
-
-
 @workflow.defn(name=WEBHOOK_WORKFLOW_TYPE)
 class DeliverWebhook:
     @workflow.run
@@ -103,7 +92,7 @@ class DeliverWebhook:
                 # attempt on a worker that died is retried this long after it started
                 start_to_close_timeout=timedelta(seconds=policy.request_timeout_s + 5),
                 schedule_to_close_timeout=timedelta(seconds=policy.deadline_s),
-                retry_policy=_retry_policy(policy),
+                retry_policy=policy.retry_policy(REJECTED, UNKNOWN_ENDPOINT),
             )
         except ActivityError as e:
             cause = e.cause

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http_client import LazyHttpClient
 from activities.notify import email, slack
 from activities.notify.links import LinkSecretMissing, LinkSettings, approvers_of, links_for
 from activities.notify.message import compose
@@ -52,22 +53,10 @@ class NotifyActivities:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._store = store
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-        self._lock = asyncio.Lock()
+        self._http = LazyHttpClient(transport)
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.notification_recipients, self.send_notification]
-
-    async def _http(self) -> httpx.AsyncClient:
-        async with self._lock:
-            if self._client is None:
-                import httpx
-
-                self._client = httpx.AsyncClient(
-                    follow_redirects=False, transport=self._transport, trust_env=False
-                )
-        return self._client
 
     @activity.defn(name=RESOLVE_RECIPIENTS)
     async def notification_recipients(self, event: WebhookEvent) -> Recipients:
@@ -144,7 +133,7 @@ class NotifyActivities:
             creds = await asyncio.to_thread(slack.credentials)
             try:
                 await slack.post(
-                    await self._http(),
+                    await self._http.get(),
                     creds,
                     to.address,
                     notice,
@@ -189,9 +178,7 @@ class NotifyActivities:
             raise ApplicationError(f"email: {e}", type=CHANNEL_UNAVAILABLE) from None
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._http.close()
 
 
 def _smtp_settings() -> email.SmtpSettings | None:

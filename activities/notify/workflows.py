@@ -66,13 +66,7 @@ class DeliverNotification:
             result_type=NotificationSent,
             start_to_close_timeout=timedelta(seconds=policy.request_timeout_s + 15),
             schedule_to_close_timeout=timedelta(seconds=policy.deadline_s),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=policy.initial_interval_s),
-                backoff_coefficient=policy.backoff,
-                maximum_interval=timedelta(seconds=policy.max_interval_s),
-                maximum_attempts=policy.max_attempts,
-                non_retryable_error_types=[NOT_DELIVERABLE],
-            ),
+            retry_policy=policy.retry_policy(NOT_DELIVERABLE),
             summary=f"{req.recipient.channel} {req.recipient.key}",
         )
         return sent

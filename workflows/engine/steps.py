@@ -313,7 +313,6 @@ class StepKinds:
             self.decisions.keep(step, record)
             if decision is not None and decision.decision == "revise":
                 round += 1
-                self.state.approvals_scope[step.id] = {"approved": False, "round": round}
                 await revise.rerun(
                     self.state, step, round, decision.comment, decision.by, self.execute
                 )
