@@ -16,6 +16,8 @@ from fastapi import FastAPI
 
 from api import metrics, problems
 from api.body_limit import BodyLimit
+from api.console import mount_console
+from api.console.session import SessionStore
 from api.idempotency import IdempotencyStore
 from api.limits import RateLimiter
 from api.problems import PROBLEM_RESPONSES
@@ -52,6 +54,7 @@ def create_app(
     temporal: Any = None,
     limiter: RateLimiter | None = None,
     idempotency: IdempotencyStore | None = None,
+    sessions: SessionStore | None = None,
 ) -> FastAPI:
     """The app. `limiter`/`idempotency` given (tests): used as they are; not given: the
     lifespan opens one Redis backend (`settings.redis`) for both. An app whose lifespan does
@@ -79,7 +82,7 @@ def create_app(
             from activities.notify.links import LinkSettings, signing_secret
 
             await asyncio.to_thread(signing_secret, LinkSettings(production=True))
-        if app.state.limiter is None or app.state.idempotency is None:
+        if app.state.limiter is None or app.state.idempotency is None or app.state.sessions is None:
             backend = await open_backend(settings.redis)
             owned.append(_Closing(backend.aclose))
             print(f"bizos api: {backend.message}", flush=True)
@@ -87,6 +90,8 @@ def create_app(
                 app.state.limiter = RateLimiter.from_backend(backend)
             if app.state.idempotency is None:
                 app.state.idempotency = IdempotencyStore.from_backend(backend)
+            if app.state.sessions is None:  # console sessions: where the limits are
+                app.state.sessions = SessionStore.from_backend(backend)
         try:
             yield
         finally:
@@ -105,6 +110,7 @@ def create_app(
     app.state.temporal = temporal
     app.state.limiter = limiter
     app.state.idempotency = idempotency
+    app.state.sessions = sessions
     problems.install(app)
     app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -123,5 +129,6 @@ def create_app(
     app.include_router(links.router, prefix="/v1")  # no key: the signed token is the credential
     app.include_router(secrets.router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(codec.router, prefix="/v1")  # Temporal's codec protocol, for operators
+    mount_console(app)  # the admin console at /admin, on the same keys and tenants
     instrument_app(app)  # traces requests when OTEL_EXPORTER_OTLP_ENDPOINT is set
     return app

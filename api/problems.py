@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.redis_conn import LimitsUnavailable
@@ -78,7 +78,14 @@ class Problem(Exception):
 
 def problem_response(
     request: Request, status: int, title: str, detail: str, kind: str, **extra: Any
-) -> JSONResponse:
+) -> Response:
+    html = getattr(request.app.state, "html_problem", None)
+    if (
+        html is not None
+        and request.url.path.startswith("/admin")
+        and "text/html" in (request.headers.get("accept", ""))
+    ):  # a console page: the same problem as a page a person can read
+        return html(request, status, title, detail)  # type: ignore[no-any-return]
     body = {
         "type": PROBLEM_TYPE + kind,
         "title": title,
@@ -92,7 +99,7 @@ def problem_response(
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
         response = problem_response(
             request, exc.status, exc.title, exc.detail, exc.kind, **exc.extra
         )
@@ -100,7 +107,7 @@ def install(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(LimitsUnavailable)
-    async def _limits_down(request: Request, exc: LimitsUnavailable) -> JSONResponse:
+    async def _limits_down(request: Request, exc: LimitsUnavailable) -> Response:
         response = problem_response(
             request,
             503,
@@ -112,7 +119,7 @@ def install(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {
                 "field": ".".join(str(p) for p in err["loc"] if p != "body"),
@@ -126,7 +133,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
         response = problem_response(
             request, exc.status_code, title, str(exc.detail), title.lower().replace(" ", "-")

@@ -483,6 +483,9 @@ def dev(
                     f"HTTP API: http://127.0.0.1:{api_port}/v1 (docs at /docs); "
                     "`bizos tenants create` and `bizos keys create` give a key"
                 )
+                console.print(
+                    f"admin console: http://127.0.0.1:{api_port}/admin (sign in with a key)"
+                )
             console.print("Ctrl-C stops everything.")
             try:
                 _wait_forever(stack)

@@ -4,10 +4,16 @@ It runs the template for real on the connected Temporal, with ``price_as`` set, 
 agent step runs on the offline policy (no model is called, whatever keys the workers have)
 and the ledger records each call's token estimates priced as a real model. Every approval
 is approved and every choice takes its default (else its first option), in the run and in
-its child runs, with real `decide` updates. The run's id is ``<tenant>.<template>.estimate-…``
-and its memo and summary say it is an estimate. Then the ledger (calls, tokens, priced-as
-per step, child runs under their parent step) and the run's progress (USD per step, as the
-workflow's budget saw it) give the table, beside the catalog's static estimate.
+its child runs, with real `decide` updates on the operators' path (bound to the digest each
+step shows); the run emits no event and notifies nobody. The run's id is
+``<tenant>.<template>.estimate-…`` and its memo and summary say it is an estimate. Then the
+ledger (calls, tokens, priced-as per step, child runs under their parent step) and the run's
+progress (USD per step, as the workflow's budget saw it) give the table, beside the
+catalog's static estimate.
+
+The CLI holds the whole run (`estimate_cost`); the console starts it (`start_estimate`),
+drives its waits in the background (`drive_estimate`, `decide_waiting`) and shows the table
+so far on each visit (`estimate_result`).
 """
 
 from __future__ import annotations
@@ -16,19 +22,25 @@ import asyncio
 import contextlib
 import getpass
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError
 
 from starters.runs import decide, start_run
+from store.costs import ESTIMATE_KEY_PREFIX  # cost reports leave these runs out
 from workflows.compiler import CompiledDag, CompiledStep
 from workflows.models import Decision, Progress, RunInput, StepProgress
 from workflows.registry import SpecRegistry
 
 POLL_S = 0.5
-ESTIMATE_KEY_PREFIX = "estimate-"
 
 
 class StepCost(BaseModel):
@@ -74,14 +86,17 @@ class CostEstimate(BaseModel):
     )
 
 
-def _decision(dag: CompiledDag | None, s: StepProgress) -> Decision:
-    who = f"{getpass.getuser()} (bizos specs cost)"
+def _decision(dag: CompiledDag | None, s: StepProgress, by: str) -> Decision:
+    """The estimate's own decision: approve (a choice: its default, else its first option),
+    bound to the digest the step shows and taken on the operators' path, so neither a
+    `bind` nor an approver group (whose members are never notified: estimates run without
+    `notify`) can leave the run waiting."""
     if s.waiting_for == "choice":
         step = dag.steps.get(s.id) if dag is not None else None
         choice = step.spec.choice if step is not None else None
         option = (choice.default if choice is not None else None) or (s.options or [""])[0]
-        return Decision(step=s.id, decision="choose", option=option, by=who)
-    return Decision(step=s.id, decision="approve", by=who)
+        return Decision(step=s.id, decision="choose", option=option, by=by, via="cli")
+    return Decision(step=s.id, decision="approve", by=by, digest=s.digest, via="cli")
 
 
 def _child_ids(workflow_id: str, s: StepProgress) -> list[str]:
@@ -91,14 +106,18 @@ def _child_ids(workflow_id: str, s: StepProgress) -> list[str]:
     return [f"{workflow_id}.{s.id}.{i}" for i in range(s.items)]
 
 
-async def _decide_waiting(
+async def decide_waiting(
     client: Client,
     workflow_id: str,
     dag: CompiledDag | None,
     registry: SpecRegistry,
     done: dict[tuple[str, str], AutoDecision],
+    *,
+    by: str = "",
 ) -> Progress | None:
-    """Decide what waits in this run and, recursively, in its running child runs."""
+    """Decide what waits in this run and, recursively, in its running child runs (one
+    pass; `done` remembers what was decided). None when the run cannot be queried."""
+    by = by or f"{getpass.getuser()} (bizos specs cost)"
     try:
         progress: Progress = await client.get_workflow_handle(workflow_id).query(
             "progress", result_type=Progress
@@ -107,7 +126,7 @@ async def _decide_waiting(
         return None  # a child run not started yet (or gone): looked at again next poll
     for s in progress.steps:
         if s.status == "waiting" and (workflow_id, s.id) not in done:
-            d = _decision(dag, s)
+            d = _decision(dag, s, by)
             record = AutoDecision(
                 workflow_id=workflow_id,
                 step=s.id,
@@ -119,6 +138,8 @@ async def _decide_waiting(
                 await decide(client, workflow_id, d)
             except WorkflowUpdateFailedError as e:
                 record.refused = str(getattr(e.cause, "message", None) or e.cause)
+            except RPCError as e:  # the run closed meanwhile
+                record.refused = str(e)
             done[(workflow_id, s.id)] = record
         step = dag.steps.get(s.id) if dag is not None else None
         if step is not None and step.child_type and s.status in ("running", "waiting"):
@@ -127,7 +148,7 @@ async def _decide_waiting(
             except KeyError:
                 child_dag = None
             for child_id in _child_ids(workflow_id, s):
-                await _decide_waiting(client, child_id, child_dag, registry, done)
+                await decide_waiting(client, child_id, child_dag, registry, done, by=by)
     return progress
 
 
@@ -217,6 +238,93 @@ def tabulate(
     return steps, total
 
 
+def estimate_id(tenant: str, dag: CompiledDag, key: str) -> str:
+    """The workflow id of the estimate `key` (``estimate-…``) of `tenant`."""
+    return f"{tenant}.{dag.name}.{key}"
+
+
+def is_estimate_id(workflow_id: str) -> bool:
+    """``<tenant>.<template>.estimate-…`` (or one of its child runs)."""
+    parts = workflow_id.split(".")
+    return len(parts) >= 3 and parts[2].startswith(ESTIMATE_KEY_PREFIX)
+
+
+async def start_estimate(
+    client: Client,
+    dag: CompiledDag,
+    params: dict[str, Any],
+    *,
+    price_as: str,
+    tenant: str = "default",
+    rpc_timeout: timedelta | None = None,
+) -> WorkflowHandle[Any, Any]:
+    """Start ``dag`` as an estimate: the offline policy priced as ``price_as``, no event
+    and no notification (`notify` off), id ``<tenant>.<template>.estimate-…``; its memo and
+    summary say it is an estimate. Someone must then decide its waits: `drive_estimate`."""
+    run_input = RunInput(params=params, tenant=tenant, price_as=price_as, notify=False)
+    key = f"{ESTIMATE_KEY_PREFIX}{uuid.uuid4().hex[:10]}"
+    return await start_run(client, dag, run_input, key=key, rpc_timeout=rpc_timeout)
+
+
+async def drive_estimate(
+    client: Client,
+    registry: SpecRegistry,
+    dag: CompiledDag,
+    workflow_id: str,
+    done: dict[tuple[str, str], AutoDecision],
+    *,
+    by: str = "",
+    poll_s: float = POLL_S,
+) -> Progress:
+    """Decide every wait of the estimate run until it is no longer running."""
+    while True:
+        progress = await decide_waiting(client, workflow_id, dag, registry, done, by=by)
+        if progress is None:
+            raise RuntimeError(f"cannot query the estimate run {workflow_id}")
+        if progress.status != "running":
+            return progress
+        await asyncio.sleep(poll_s)  # one run, watched by one person
+
+
+async def estimate_result(
+    client: Client,
+    registry: SpecRegistry,
+    dag: CompiledDag,
+    workflow_id: str,
+    store: Any,
+    *,
+    price_as: str,
+    decisions: list[AutoDecision] | None = None,
+) -> CostEstimate:
+    """The table of an estimate run so far (complete once its status is not `running`):
+    the ledger's calls, tokens and USD per step beside the catalog's static estimate.
+    `store` is an open `store.Store` (the one the agent pools write their ledger to)."""
+    handle = client.get_workflow_handle(workflow_id)
+    progress = await handle.query("progress", result_type=Progress)
+    error = None
+    if progress.status not in ("running", "completed"):
+        try:
+            await handle.result()
+        except WorkflowFailureError as e:
+            error = str(getattr(e.cause, "message", None) or e.cause)
+        except Exception as e:  # the table is still worth showing
+            error = str(e)
+        error = error or f"the run is {progress.status}"
+    rows = await store.ledger_entries_under(workflow_id)
+    steps, total = tabulate(dag, registry, workflow_id, progress, rows)
+    return CostEstimate(
+        template=dag.name,
+        version=dag.version,
+        workflow_id=workflow_id,
+        price_as=price_as,
+        status=progress.status,
+        error=error,
+        steps=steps,
+        total=total,
+        decisions=list(decisions or []),
+    )
+
+
 async def estimate_cost(
     client: Client,
     registry: SpecRegistry,
@@ -231,45 +339,24 @@ async def estimate_cost(
     ``on_start(workflow_id)`` is called once the run has started."""
     from store import Store
 
-    run_input = RunInput(params=params, tenant=tenant, price_as=price_as)
-    key = f"{ESTIMATE_KEY_PREFIX}{uuid.uuid4().hex[:10]}"
-    handle = await start_run(client, dag, run_input, key=key)
+    handle = await start_estimate(client, dag, params, price_as=price_as, tenant=tenant)
     if on_start is not None:
         on_start(handle.id)
     done: dict[tuple[str, str], AutoDecision] = {}
-    error = None
     try:
-        while True:
-            progress = await _decide_waiting(client, handle.id, dag, registry, done)
-            if progress is None:
-                raise RuntimeError(f"cannot query the estimate run {handle.id}")
-            if progress.status != "running":
-                break
-            await asyncio.sleep(POLL_S)  # one run, watched by one person
-        try:
+        await drive_estimate(client, registry, dag, handle.id, done)
+        with contextlib.suppress(WorkflowFailureError):
             await handle.result()
-        except WorkflowFailureError as e:
-            error = str(getattr(e.cause, "message", None) or e.cause)
     except BaseException:
         # Interrupted: the estimate must not keep running (or waiting) on its own.
         with contextlib.suppress(Exception):  # best effort on the way out
             await asyncio.shield(handle.cancel())
         raise
-    progress = await handle.query("progress", result_type=Progress)
     store = await Store.open()
     try:
-        rows = await store.ledger_entries_under(handle.id)
+        decisions = list(done.values())
+        return await estimate_result(
+            client, registry, dag, handle.id, store, price_as=price_as, decisions=decisions
+        )
     finally:
         await store.close()
-    steps, total = tabulate(dag, registry, handle.id, progress, rows)
-    return CostEstimate(
-        template=dag.name,
-        version=dag.version,
-        workflow_id=handle.id,
-        price_as=price_as,
-        status=progress.status,
-        error=error,
-        steps=steps,
-        total=total,
-        decisions=list(done.values()),
-    )

@@ -15,7 +15,7 @@ Importing this package is light; SQLAlchemy loads when a store is opened.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from store.activity_events import ActivityEvent, NewActivityEvent
     from store.tables import LedgerEntry
 
 __all__ = [
@@ -95,6 +96,7 @@ class RunDataDeleted:
 
     blob_refs: int
     outputs: int
+    activity_events: int = 0
 
 
 class Store:
@@ -686,13 +688,15 @@ class Store:
 
     async def delete_run_data(self, workflow_id: str, run_id: str | None = None) -> RunDataDeleted:
         """Forget what a run left in the store (every run of the workflow id when ``run_id``
-        is None): its stored step outputs, and its blob references (the blobs nothing else
-        references go at the next `gc_blobs`)."""
-        from store import outputs
+        is None): its stored step outputs, its agents' live activity (tool calls and messages
+        shown in the console) and its blob references (the blobs nothing else references go
+        at the next `gc_blobs`)."""
+        from store import activity_events, outputs
 
         refs = await self.blobs.delete_run(workflow_id, run_id)
         rows = await outputs.delete_run_outputs(self.engine, workflow_id, run_id)
-        return RunDataDeleted(blob_refs=refs, outputs=rows)
+        events = await activity_events.delete_activity_events(self.engine, workflow_id, run_id)
+        return RunDataDeleted(blob_refs=refs, outputs=rows, activity_events=events)
 
     # blobs: files and big outputs shared by every worker, passed as `blob://` refs
     @property
@@ -744,3 +748,24 @@ class Store:
         dry_run: bool = False,
     ) -> GcReport:
         return await self.blobs.gc(now, retention=retention, dry_run=dry_run)
+
+    # live agent activity: events a running step appends, the console streams (revision 0007)
+    async def append_activity_events(self, rows: Sequence[NewActivityEvent]) -> None:
+        """Append in order; a row whose (workflow, run, step, attempt, seq) exists is skipped."""
+        from store import activity_events
+
+        await activity_events.append_activity_events(self.engine, rows)
+
+    async def list_activity_events(
+        self, workflow_id: str, after_id: int = 0, limit: int = 500
+    ) -> list[ActivityEvent]:
+        """A workflow's events after ``after_id`` (the stream's event id), oldest first."""
+        from store import activity_events
+
+        return await activity_events.list_activity_events(self.engine, workflow_id, after_id, limit)
+
+    async def delete_activity_events(self, workflow_id: str, run_id: str | None = None) -> int:
+        """Forget a run's live events (every run of the workflow id when ``run_id`` is None)."""
+        from store import activity_events
+
+        return await activity_events.delete_activity_events(self.engine, workflow_id, run_id)

@@ -1,5 +1,10 @@
 """Cost reports from the ledger: one tenant's spending grouped by agent, template, provider,
-model or day, over a time window. Reused calls are $0 rows and count once as calls."""
+model or day, over a time window. Reused calls are $0 rows and count once as calls.
+
+Estimate runs (`bizos specs cost`, the console's "estimate cost": ids
+`<tenant>.<template>.estimate-…`) bill their token estimates to the ledger so their per-step
+figures are real arithmetic, but they spend nothing: they are left out of reports and of the
+monthly budget."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from store.records import CostLine
 from store.tables import LedgerEntry
 
+ESTIMATE_KEY_PREFIX = "estimate-"  # starters.estimate's run keys (imported there from here)
 GroupBy = Literal["agent", "template", "provider", "model", "day"]
 _LEDGER = LedgerEntry.__table__  # type: ignore[attr-defined]
 
@@ -31,7 +37,7 @@ async def costs_by(
     until: datetime | None = None,
 ) -> list[CostLine]:
     c = _LEDGER.c
-    where = [c.tenant == tenant]
+    where = [c.tenant == tenant, ~c.workflow_id.like(f"{tenant}.%.{ESTIMATE_KEY_PREFIX}%")]
     if since is not None:
         where.append(c.created_at >= since)
     if until is not None:

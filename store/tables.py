@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Integer,
     LargeBinary,
     Text,
     UniqueConstraint,
@@ -500,3 +501,39 @@ class UsedLinkToken(SQLModel, table=True):
     tenant: str = Field(max_length=64)
     used_by: str = Field(max_length=200)
     used_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+# -- live agent activity: what a running agent step does, for the console (revision 0007) --
+
+
+class ActivityEventRecord(SQLModel, table=True):
+    """One event of a running agent step (step started, tool call, model message, step
+    finished or failed), appended as it happens. ``id`` is the console's server-sent-events
+    id (monotonic, never reused); (workflow, run, step, attempt, seq) is the natural key, so a
+    repeated write is a no-op. ``payload`` is bounded JSON (``truncated`` says it was cut)."""
+
+    __tablename__ = "activity_events"
+    __table_args__ = (
+        UniqueConstraint(
+            "workflow_id", "run_id", "step", "attempt", "seq", name="uq_activity_events_key"
+        ),
+        Index("ix_activity_events_workflow_id", "workflow_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    workflow_id: str = Field(max_length=256)
+    run_id: str = Field(max_length=64)
+    step: str = Field(max_length=200)
+    attempt: int = 1
+    seq: int = 0
+    kind: str = Field(max_length=32)
+    agent: str = Field(default="", max_length=64)
+    payload: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    truncated: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())

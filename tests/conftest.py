@@ -39,6 +39,7 @@ ISOLATED_NAMESPACES = (
     "isolated-tls",
     "isolated-deployment",
     "isolated-metrics",  # tests/production/test_prometheus.py: a scraped stack
+    "isolated-console",  # tests/console: the admin console's app and its in-process pools
 )
 
 

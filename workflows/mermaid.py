@@ -16,13 +16,15 @@ def _people(step: CompiledStep) -> str:
     levels = step.people.levels
     parts = []
     if len(levels) > 1 or (levels and levels[0].group):
-        parts.append(" → ".join(f"{lv.group or 'any'} {_duration(lv.timeout)}" for lv in levels))
+        asks = (f"{lv.group or 'any'} {duration_text(lv.timeout)}" for lv in levels)
+        parts.append(" → ".join(asks))
     if step.people.bind:
         parts.append("bound to " + ", ".join(step.people.bind))
     return "".join(f"<br/>{_label(p)}" for p in parts)
 
 
-def _duration(d: timedelta) -> str:
+def duration_text(d: timedelta) -> str:
+    """`2h`, `30m`, `90s`: the largest whole unit."""
     seconds = int(d.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:

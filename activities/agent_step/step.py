@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from crewai.crews.crew_output import CrewOutput
 from temporalio import activity
 
+from activities.agent_step import live_events
 from activities.agent_step.answer import parse_output
 from activities.agent_step.budget import open_run_budget, pooled, report_pool
 from activities.agent_step.errors import (
@@ -213,10 +214,29 @@ async def run_crew_step(
     inp: AgentStepInput, host: StepHost, progress: dict[str, Any] | None = None
 ) -> AgentStepResult:
     """Run the step on ``host``'s pool and store; ``progress`` is what the caller's
-    heartbeats report (updated here)."""
+    heartbeats report (updated here). Its live events (tool calls, agent messages) go to the
+    store as they happen, for the console (`activities.agent_step.live_events`)."""
+    attempt = activity.info().attempt
+    async with live_events.recording(inp, host.store, attempt=attempt) as live:
+        result = await _run_crew_step(inp, host, progress, attempt)
+        live.finished(
+            {
+                "summary": result.summary,
+                "tool_calls": len(result.tool_calls),
+                "failed_tools": result.failed_tools,
+                "provider": result.provider,
+                "model": result.model,
+                "cost_usd": result.cost_usd,
+            }
+        )
+    return result
+
+
+async def _run_crew_step(
+    inp: AgentStepInput, host: StepHost, progress: dict[str, Any] | None, attempt: int
+) -> AgentStepResult:
     progress = progress if progress is not None else {}
     started = time.perf_counter()
-    attempt = activity.info().attempt
     where = f"agent {inp.agent}, mode {inp.mode}, step {step_key(inp)}"
     ctx = StepContext(tenant=inp.tenant)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -17,13 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecution, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from activities.catalog import default_catalog, task_queue_for
 from activities.contract import AgentStepResult
@@ -178,51 +180,106 @@ async def _start_agent(
     )
 
 
+def _rpc_timeout(request: Request) -> timedelta:
+    return timedelta(seconds=request.app.state.settings.rpc_timeout_s)
+
+
+async def pollers_on(request: Request, category: str) -> int:
+    """How many workers poll the category's activity task queue (one DescribeTaskQueue)."""
+    client = request.app.state.temporal
+    found = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue_for(category)),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        ),
+        timeout=_rpc_timeout(request),
+    )
+    return len(found.pollers)
+
+
+async def pool_pollers(
+    request: Request, categories: Iterable[str], *, timeout_s: float = 3.0
+) -> dict[str, int | None]:
+    """Pollers per category, asked concurrently (one DescribeTaskQueue per category, not per
+    agent) within `timeout_s`; None for a pool whose answer did not come in time."""
+
+    async def one(category: str) -> tuple[str, int | None]:
+        try:
+            async with asyncio.timeout(timeout_s):
+                return category, await pollers_on(request, category)
+        except (TimeoutError, RPCError):
+            return category, None
+
+    return dict(await asyncio.gather(*(one(c) for c in dict.fromkeys(categories))))
+
+
+def _run_row(wf: WorkflowExecution) -> dict[str, Any]:
+    return {
+        "execution_id": wf.id,
+        "status": wf.status.name.lower() if wf.status else None,
+        "started_at": wf.start_time,
+    }
+
+
+async def agent_runs(
+    request: Request, who: Any, agent: str, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The tenant's latest executions of the agent (Temporal visibility), newest first."""
+    client = request.app.state.temporal
+    query = f"{sa.TENANT.name} = '{who.tenant}' AND {sa.TEMPLATE.name} = 'agent.{agent}'"
+    return [
+        _run_row(wf)
+        async for wf in client.list_workflows(query, limit=limit, rpc_timeout=_rpc_timeout(request))
+    ]
+
+
+async def runs_by_agent(
+    request: Request, who: Any, *, per_agent: int = 50, limit: int = 1000
+) -> dict[str, list[dict[str, Any]]]:
+    """The tenant's latest single-agent executions of every agent in one visibility query,
+    grouped by agent, newest first, at most `per_agent` each."""
+    client = request.app.state.temporal
+    query = f"{sa.TENANT.name} = '{who.tenant}' AND {sa.TEMPLATE.name} STARTS_WITH 'agent.'"
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    async for wf in client.list_workflows(query, limit=limit, rpc_timeout=_rpc_timeout(request)):
+        template = wf.typed_search_attributes.get(sa.TEMPLATE) or ""
+        rows = grouped.setdefault(template.removeprefix("agent."), [])
+        if len(rows) < per_agent:
+            rows.append(_run_row(wf))
+    return grouped
+
+
+def error_rate(runs: list[dict[str, Any]]) -> float | None:
+    """Failed (failed, timed out, terminated) among the closed runs; None without any."""
+    closed = [r for r in runs if r["status"] not in ("running", None)]
+    failed = [r for r in closed if r["status"] in ("failed", "timed_out", "terminated")]
+    return round(len(failed) / len(closed), 4) if closed else None
+
+
 @router.get("/agents/{agent_id}/status")
 async def agent_status(agent_id: str, request: Request, who: Viewer) -> dict[str, Any]:
     """Modes, pool and whether it has pollers, the tenant's recent executions of the agent,
     their error rate and cost, the active configuration and its targets."""
     agent = resolve_agent(agent_id)
     spec = default_catalog().get(agent)
-    client = request.app.state.temporal
-    rpc = timedelta(seconds=request.app.state.settings.rpc_timeout_s)
     queue = task_queue_for(spec.category)
-    pollers = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-        ),
-        timeout=rpc,
-    )
-    recent: list[dict[str, Any]] = []
-    query = f"{sa.TENANT.name} = '{who.tenant}' AND {sa.TEMPLATE.name} = 'agent.{agent}'"
-    async for wf in client.list_workflows(query, limit=50, rpc_timeout=rpc):
-        recent.append(
-            {
-                "execution_id": wf.id,
-                "status": wf.status.name.lower() if wf.status else None,
-                "started_at": wf.start_time,
-            }
-        )
-    closed = [r for r in recent if r["status"] not in ("running", None)]
-    failed = [r for r in closed if r["status"] in ("failed", "timed_out", "terminated")]
+    pollers = await pollers_on(request, spec.category)
+    recent = await agent_runs(request, who, agent)
     store = request.app.state.store
     spent = [line for line in await store.costs_by(who.tenant, "agent") if line.key == agent]
     active = await store.active_config_version(agent, tenant=who.tenant)
     targets = None
     if active:
-        targets = (await store.config_version(agent, active, tenant=who.tenant)).body.get(
-            "targets"
-        )
+        targets = (await store.config_version(agent, active, tenant=who.tenant)).body.get("targets")
     return {
         "agent": agent,
         "name": spec.name,
         "category": spec.category,
         "modes": {m: s.description for m, s in spec.modes.items()},
-        "pool": {"task_queue": queue, "pollers": len(pollers.pollers)},
+        "pool": {"task_queue": queue, "pollers": pollers},
         "recent_executions": recent[:10],
-        "error_rate": round(len(failed) / len(closed), 4) if closed else None,
+        "error_rate": error_rate(recent),
         "cost_usd": round(spent[0].usd, 9) if spent else 0.0,
         "calls": spent[0].calls if spent else 0,
         "active_config_version": active,

@@ -52,29 +52,33 @@ def _validated(agent_id: str, body: dict[str, Any]) -> AgentConfig:
     return config
 
 
-@router.post("/agents/{agent_id}/configure", status_code=201)
-async def configure(
-    agent_id: str, body: Configure, request: Request, who: Operator
-) -> dict[str, Any]:
-    agent = resolve_agent(agent_id)
-    config = _validated(agent, body.config)
+async def create_config(
+    request: Request,
+    who: Any,
+    agent: str,
+    body: dict[str, Any],
+    *,
+    note: str = "",
+    activate: bool = True,
+) -> int:
+    """Validate `body` against the agent and store it as the tenant's next version (audited
+    as `who`); a Problem (422, `errors` naming the fields) when it is invalid."""
+    config = _validated(agent, body)
     store = request.app.state.store
-    version = await store.create_config_version(
+    version: int = await store.create_config_version(
         agent,
         config.model_dump(exclude_defaults=True),
-        note=body.note,
-        activate=body.activate,
+        note=note,
+        activate=activate,
         tenant=who.tenant,
     )
-    await store.audit(
-        who.tenant, who.name, "config.create", f"{agent}@{version}", {"note": body.note}
-    )
-    return {"agent": agent, "version": version, "active": body.activate}
+    await store.audit(who.tenant, who.name, "config.create", f"{agent}@{version}", {"note": note})
+    return version
 
 
-@router.get("/agents/{agent_id}/configurations")
-async def configurations(agent_id: str, request: Request, who: Viewer) -> dict[str, Any]:
-    agent = resolve_agent(agent_id)
+async def config_history(request: Request, who: Any, agent: str) -> dict[str, Any]:
+    """The tenant's versions of the agent (oldest first) with who made each and when, and
+    the active one."""
     store = request.app.state.store
     versions = await store.config_versions(agent, tenant=who.tenant)
     made = {
@@ -100,6 +104,32 @@ async def configurations(agent_id: str, request: Request, who: Viewer) -> dict[s
         "active": await store.active_config_version(agent, tenant=who.tenant),
         "versions": history,
     }
+
+
+async def activate_config(request: Request, who: Any, agent: str, version: int) -> None:
+    """Make `version` the tenant's active one for new runs (a rollback); 404 if unknown."""
+    store = request.app.state.store
+    try:
+        await store.activate_config_version(agent, version, tenant=who.tenant)
+    except LookupError:
+        raise Problem(404, "Not found", f"agent {agent} has no version {version}") from None
+    await store.audit(who.tenant, who.name, "config.activate", f"{agent}@{version}")
+
+
+@router.post("/agents/{agent_id}/configure", status_code=201)
+async def configure(
+    agent_id: str, body: Configure, request: Request, who: Operator
+) -> dict[str, Any]:
+    agent = resolve_agent(agent_id)
+    version = await create_config(
+        request, who, agent, body.config, note=body.note, activate=body.activate
+    )
+    return {"agent": agent, "version": version, "active": body.activate}
+
+
+@router.get("/agents/{agent_id}/configurations")
+async def configurations(agent_id: str, request: Request, who: Viewer) -> dict[str, Any]:
+    return await config_history(request, who, resolve_agent(agent_id))
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -140,14 +170,7 @@ async def diff(
 
 
 @router.post("/agents/{agent_id}/configurations/{version}/activate")
-async def activate(
-    agent_id: str, version: int, request: Request, who: Operator
-) -> dict[str, Any]:
+async def activate(agent_id: str, version: int, request: Request, who: Operator) -> dict[str, Any]:
     agent = resolve_agent(agent_id)
-    store = request.app.state.store
-    try:
-        await store.activate_config_version(agent, version, tenant=who.tenant)
-    except LookupError:
-        raise Problem(404, "Not found", f"agent {agent} has no version {version}") from None
-    await store.audit(who.tenant, who.name, "config.activate", f"{agent}@{version}")
+    await activate_config(request, who, agent, version)
     return {"agent": agent, "active": version}

@@ -1,30 +1,34 @@
-"""What the caller's tenant spent, from the ledger: `GET /costs?group_by=…&since=&until=`."""
+"""What the caller's tenant spent, from the ledger: `GET /costs?group_by=…&since=&until=`.
+`cost_report` is the grouping, shared with the console's costs page."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from api.auth import Viewer
 
 router = APIRouter(tags=["costs"])
 
+GroupBy = Literal["agent", "template", "provider", "model", "day"]
+GROUPS: tuple[str, ...] = ("agent", "template", "provider", "model", "day")
 
-@router.get("/costs")
-async def costs(
-    request: Request,
-    who: Viewer,
-    group_by: Literal["agent", "template", "provider", "model", "day"] = Query("agent"),
+
+async def cost_report(
+    store: Any,
+    tenant: str,
+    group_by: GroupBy,
+    *,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> dict[str, Any]:
-    lines = await request.app.state.store.costs_by(
-        who.tenant, group_by, since=since, until=until
-    )
+    """The tenant's ledger grouped by `group_by` over [since, until), biggest first, with
+    the total."""
+    lines = await store.costs_by(tenant, group_by, since=since, until=until)
     return {
-        "tenant": who.tenant,
+        "tenant": tenant,
         "group_by": group_by,
         "total_usd": round(sum(line.usd_nanos for line in lines) / 1e9, 9),
         "groups": [
@@ -38,3 +42,16 @@ async def costs(
             for line in lines
         ],
     }
+
+
+@router.get("/costs")
+async def costs(
+    request: Request,
+    who: Viewer,
+    group_by: GroupBy = "agent",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    return await cost_report(
+        request.app.state.store, who.tenant, group_by, since=since, until=until
+    )

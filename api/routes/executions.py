@@ -4,6 +4,8 @@ Every call checks the execution belongs to the caller's tenant (another tenant's
 from __future__ import annotations
 
 import base64
+import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote, unquote
@@ -14,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.converter import decode_typed_search_attributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.contract import COMMENT_LIMIT, AgentStepResult
@@ -21,8 +24,10 @@ from api.admission import IdempotencyKey, idempotent
 from api.auth import Approver, Operator, Viewer
 from api.problems import Problem
 from api.routes.workflows import tenant_handle
+from starters.estimate import is_estimate_id
 from starters.resume import ResumeError, resume_run
-from store.blobs import BlobRef
+from starters.runs import ESTIMATE_MEMO_KEY
+from store.blobs import BlobRef, BlobStat
 from workflows import search_attributes as sa
 from workflows.models import DIGEST_PATTERN, Decision, DecisionReceipt, Progress
 from workflows.single_agent import AGENT_WORKFLOW_TYPE
@@ -62,9 +67,7 @@ def _rpc(request: Request) -> timedelta:
     return timedelta(seconds=request.app.state.settings.rpc_timeout_s)
 
 
-@router.post(
-    "/executions/{execution_id}/cancel", status_code=202, response_model=dict[str, str]
-)
+@router.post("/executions/{execution_id}/cancel", status_code=202, response_model=dict[str, str])
 async def cancel(
     execution_id: str,
     request: Request,
@@ -86,9 +89,7 @@ async def _cancel(execution_id: str, request: Request, who: Any) -> dict[str, st
     return {"execution_id": execution_id, "status": "cancel requested"}
 
 
-@router.post(
-    "/executions/{execution_id}/resume", status_code=202, response_model=dict[str, str]
-)
+@router.post("/executions/{execution_id}/resume", status_code=202, response_model=dict[str, str])
 async def resume(
     execution_id: str,
     body: ResumeBody,
@@ -133,20 +134,20 @@ async def decide(
     """`Idempotency-Key`: the first answer again (see POST /workflows/{template}/execute)."""
 
     async def run(_key: str | None) -> Response:
-        receipt = await _decide(execution_id, body, request, who)
+        receipt = await submit_decision(execution_id, body, request, who)
         return JSONResponse(receipt.model_dump(mode="json"))
 
     return await idempotent(request, who, run)
 
 
-async def _decide(
+async def submit_decision(
     execution_id: str, body: DecisionBody, request: Request, who: Any
 ) -> DecisionReceipt:
+    """The run's `decide` update as the caller's principal (`by` = its name, `via: api`):
+    what this route and the console's decision form send; a refusal is a 409 naming why."""
     handle = await tenant_handle(request, who, execution_id)
     if body.decision == "revise" and not body.comment.strip():
-        raise Problem(
-            422, "Invalid request", "a `revise` decision needs feedback in `comment`"
-        )
+        raise Problem(422, "Invalid request", "a `revise` decision needs feedback in `comment`")
     decision = Decision(
         step=body.step,
         decision=body.decision,  # type: ignore[arg-type]
@@ -203,6 +204,12 @@ async def _decide(
 @router.get("/approvals")
 async def approvals(request: Request, who: Viewer) -> list[dict[str, Any]]:
     """Runs of the caller's tenant waiting for a person, with what they wait on."""
+    return await waiting_approvals(request, who)
+
+
+async def waiting_approvals(request: Request, who: Any) -> list[dict[str, Any]]:
+    """Every step of the tenant's running runs that waits for a person (the API's inbox and
+    the console's): newest runs first, as Temporal's visibility lists them."""
     client = request.app.state.temporal
     query = (
         f"{sa.TENANT.name} = '{who.tenant}' AND {sa.PENDING_APPROVALS.name} IS NOT NULL "
@@ -257,15 +264,18 @@ STATUSES = {
 }
 
 
+TEMPLATE_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
+AGENT_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+
+
 @router.get("/executions")
 async def list_executions(
     request: Request,
     who: Viewer,
-    template: str | None = Query(None, pattern=r"^[a-z][a-z0-9_]{0,47}$"),
-    agent: str | None = Query(None, pattern=r"^[a-z][a-z0-9_]{0,62}$"),
-    status: Literal[
-        "running", "completed", "failed", "cancelled", "terminated", "timed_out"
-    ] | None = None,
+    template: str | None = Query(None, pattern=TEMPLATE_PATTERN),
+    agent: str | None = Query(None, pattern=AGENT_PATTERN),
+    status: Literal["running", "completed", "failed", "cancelled", "terminated", "timed_out"]
+    | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = Query(50, ge=1, le=200),
@@ -273,12 +283,76 @@ async def list_executions(
 ) -> dict[str, Any]:
     """The tenant's executions, newest first, from Temporal's visibility (so runs started by
     any client are listed); `cursor` continues where the last page stopped."""
+    return await find_executions(
+        request,
+        who.tenant,
+        template=template,
+        agent=agent,
+        status=status,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+_NAME = re.compile(r"^[a-z][a-z0-9_.]{0,70}$")
+ESTIMATE_PAGES = 5
+"""With estimates hidden, at most this many visibility pages are read to fill one page."""
+
+
+def _is_estimate(e: Any) -> bool:
+    # starters.estimate: memo `bizos_estimate`, id `<tenant>.<template>.estimate-…`
+    return ESTIMATE_MEMO_KEY in e.memo.fields or is_estimate_id(e.execution.workflow_id)
+
+
+def _item(e: Any) -> dict[str, Any]:
+    found = decode_typed_search_attributes(e.search_attributes)
+    return {
+        "execution_id": e.execution.workflow_id,
+        "run_id": e.execution.run_id,
+        "type": e.type.name,
+        "status": _STATUS_NAMES.get(e.status, "unknown"),
+        "started_at": e.start_time.ToDatetime().isoformat() + "Z",
+        "closed_at": e.close_time.ToDatetime().isoformat() + "Z"
+        if e.HasField("close_time")
+        else None,
+        "template": found.get(sa.TEMPLATE),
+        "waiting": list(found.get(sa.PENDING_APPROVALS) or []),
+        "estimate": _is_estimate(e),
+        "parent_id": e.parent_execution.workflow_id if e.HasField("parent_execution") else None,
+    }
+
+
+async def find_executions(
+    request: Request,
+    tenant: str,
+    *,
+    template: str | None = None,
+    agent: str | None = None,
+    templates: Sequence[str] = (),
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    estimates: bool = True,
+) -> dict[str, Any]:
+    """One page of the tenant's executions, newest first (`GET /v1/executions` and the
+    console's list). `agent` is that agent's own runs; `templates` widens it to runs of any
+    of these templates (the console passes the templates using the agent). `estimates=False`
+    leaves out cost-estimate runs (`bizos specs cost`, the launcher's estimate); then a page
+    may read several visibility pages and hold more than `limit` items."""
     # Every value below is validated by its pattern or type: nothing reaches the query raw.
-    clauses = [f"{sa.TENANT.name} = '{who.tenant}'"]
+    names = [n for n in templates if _NAME.match(n)]
+    clauses = [f"{sa.TENANT.name} = '{tenant}'"]
     if template:
         clauses.append(f"{sa.TEMPLATE.name} = '{template}'")
     if agent:
-        clauses.append(f"{sa.TEMPLATE.name} = 'agent.{agent}'")
+        names.append(f"agent.{agent}")
+    if names:
+        listed = ", ".join(f"'{n}'" for n in dict.fromkeys(names))
+        clauses.append(f"{sa.TEMPLATE.name} IN ({listed})")
     if status:
         clauses.append(f"ExecutionStatus = '{STATUSES[status]}'")
     if since:
@@ -291,40 +365,31 @@ async def list_executions(
             token = base64.urlsafe_b64decode(cursor.encode())
         except ValueError:
             raise Problem(422, "Invalid request", "cursor is not one this API gave") from None
-    try:
-        resp = await request.app.state.temporal.workflow_service.list_workflow_executions(
-            ListWorkflowExecutionsRequest(
-                namespace=request.app.state.temporal.namespace,
-                query=" AND ".join(clauses),
-                page_size=limit,
-                next_page_token=token,
-            ),
-            timeout=_rpc(request),
-        )
-    except RPCError as e:
-        # a forged or corrupted cursor is a page token the server cannot parse
-        if token and e.status not in (
-            RPCStatusCode.UNAVAILABLE,
-            RPCStatusCode.DEADLINE_EXCEEDED,
-        ):
-            raise Problem(422, "Invalid request", "cursor is not one this API gave") from None
-        raise
-    items = [
-        {
-            "execution_id": e.execution.workflow_id,
-            "run_id": e.execution.run_id,
-            "type": e.type.name,
-            "status": _STATUS_NAMES.get(e.status, "unknown"),
-            "started_at": e.start_time.ToDatetime().isoformat() + "Z",
-            "closed_at": e.close_time.ToDatetime().isoformat() + "Z"
-            if e.HasField("close_time")
-            else None,
-        }
-        for e in resp.executions
-    ]
-    next_cursor = (
-        base64.urlsafe_b64encode(resp.next_page_token).decode() if resp.next_page_token else None
-    )
+    items: list[dict[str, Any]] = []
+    for _ in range(1 if estimates else ESTIMATE_PAGES):
+        try:
+            resp = await request.app.state.temporal.workflow_service.list_workflow_executions(
+                ListWorkflowExecutionsRequest(
+                    namespace=request.app.state.temporal.namespace,
+                    query=" AND ".join(clauses),
+                    page_size=limit,
+                    next_page_token=token,
+                ),
+                timeout=_rpc(request),
+            )
+        except RPCError as e:
+            # a forged or corrupted cursor is a page token the server cannot parse
+            if token and e.status not in (
+                RPCStatusCode.UNAVAILABLE,
+                RPCStatusCode.DEADLINE_EXCEEDED,
+            ):
+                raise Problem(422, "Invalid request", "cursor is not one this API gave") from None
+            raise
+        items += [_item(e) for e in resp.executions if estimates or not _is_estimate(e)]
+        token = resp.next_page_token
+        if not token or len(items) >= limit:
+            break
+    next_cursor = base64.urlsafe_b64encode(token).decode() if token else None
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -345,11 +410,11 @@ async def artifacts(execution_id: str, request: Request, who: Viewer) -> list[di
     ]
 
 
-@router.get("/executions/{execution_id}/artifacts/{ref:path}")
-async def artifact(
-    execution_id: str, ref: str, request: Request, who: Viewer
-) -> StreamingResponse:
-    """One file, streamed — only when the blob belongs to this execution and tenant."""
+async def artifact_blob(
+    execution_id: str, ref: str, request: Request, who: Any
+) -> tuple[BlobRef, BlobStat]:
+    """The blob `ref` (URL-quoted or not) names, with its size and type — only when it is an
+    artifact of this execution of the caller's tenant (404 otherwise, 422 not a ref)."""
     await tenant_handle(request, who, execution_id)
     store = request.app.state.store
     try:
@@ -359,7 +424,15 @@ async def artifact(
     recorded = await store.blobs.refs_for_run(execution_id)
     if parsed.tenant != who.tenant or all(r.ref != parsed for r in recorded):
         raise Problem(404, "Not found", f"execution `{execution_id}` has no artifact `{parsed}`")
-    stat = await store.stat_blob(parsed, tenant=who.tenant)
+    stat: BlobStat = await store.stat_blob(parsed, tenant=who.tenant)
+    return parsed, stat
+
+
+@router.get("/executions/{execution_id}/artifacts/{ref:path}")
+async def artifact(execution_id: str, ref: str, request: Request, who: Viewer) -> StreamingResponse:
+    """One file, streamed — only when the blob belongs to this execution and tenant."""
+    parsed, stat = await artifact_blob(execution_id, ref, request, who)
+    store = request.app.state.store
     return StreamingResponse(
         store.open_blob(parsed, tenant=who.tenant),
         media_type=stat.content_type or "application/octet-stream",
@@ -390,9 +463,7 @@ async def execution(execution_id: str, request: Request, who: Viewer) -> dict[st
             typed = request.app.state.temporal.get_workflow_handle(
                 execution_id, result_type=AgentStepResult
             )
-            body["result"] = (await typed.result(rpc_timeout=_rpc(request))).model_dump(
-                mode="json"
-            )
+            body["result"] = (await typed.result(rpc_timeout=_rpc(request))).model_dump(mode="json")
         return body
     progress = await handle.query("progress", result_type=Progress, rpc_timeout=_rpc(request))
     body["progress"] = progress.model_dump(mode="json")

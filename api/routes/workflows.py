@@ -71,25 +71,44 @@ async def execute_workflow(
 async def _execute_workflow(
     template: str, body: ExecuteWorkflow, request: Request, who: Any, idem_key: str | None
 ) -> Response:
+    accepted = await start_template(
+        request, who, template, body.params, body.budget_usd, body.price_as, idem_key
+    )
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+
+
+async def start_template(
+    request: Request,
+    who: Any,
+    template: str,
+    params: dict[str, Any],
+    budget_usd: float | None = None,
+    price_as: str | None = None,
+    idem_key: str | None = None,
+) -> Execution:
+    """Start `template` for `who`'s tenant (the API's and the console's one way): 404 for an
+    unknown template, 422 for invalid params or `price_as`, 402 once the tenant's monthly
+    budget is spent; the run is indexed and audited. With `idem_key` the run's id derives
+    from (tenant, template, key), so a key never starts two runs."""
     try:
         dag = default_registry().by_name(template)
     except KeyError as e:
         raise Problem(404, "Not found", str(e).strip("'\"")) from None
     try:
-        dag.params_model.model_validate(body.params)
+        dag.params_model.model_validate(params)
     except ValidationError as e:
         raise Problem(
             422, "Invalid request", "; ".join(params_error_lines(e)), kind="invalid-params"
         ) from None
     try:
-        check_price_as(body.price_as)
+        check_price_as(price_as)
     except ValueError as e:
         raise Problem(422, "Invalid request", str(e), kind="invalid-price-as") from None
     run_input = RunInput(
-        params=body.params,
+        params=params,
         tenant=who.tenant,
-        budget_usd=body.budget_usd,
-        price_as=body.price_as,
+        budget_usd=budget_usd,
+        price_as=price_as,
         # runs of tenants without webhooks or approver groups (Slack/email notifications)
         # emit no events and pay nothing for them
         notify=bool(await request.app.state.store.list_webhooks(who.tenant))
@@ -118,13 +137,12 @@ async def _execute_workflow(
         rpc_timeout=_timeout(request),
     )
     await record_start(request, who, handle.id, handle.result_run_id, "template", dag.name)
-    accepted = Execution(
+    return Execution(
         execution_id=handle.id,
         run_id=handle.result_run_id,
         template=dag.name,
         status_url=f"/v1/workflows/{handle.id}/status",
     )
-    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
 
 
 @router.get("/workflows/{template}/execute", include_in_schema=False)
@@ -149,9 +167,7 @@ async def record_start(
     await store.audit(who.tenant, who.name, "execution.start", execution_id, {kind: name})
 
 
-async def tenant_handle(
-    request: Request, who: Any, execution_id: str
-) -> WorkflowHandle[Any, Any]:
+async def tenant_handle(request: Request, who: Any, execution_id: str) -> WorkflowHandle[Any, Any]:
     """The run, if it belongs to the caller's tenant; 404 otherwise (never 403: another
     tenant's ids are not confirmed to exist)."""
     if not execution_id.startswith(f"{who.tenant}."):
@@ -162,21 +178,15 @@ async def tenant_handle(
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
             raise Problem(404, "Not found", f"no execution `{execution_id}`") from None
-        raise Problem(
-            503, "Temporal unavailable", str(e), headers={"Retry-After": "5"}
-        ) from None
+        raise Problem(503, "Temporal unavailable", str(e), headers={"Retry-After": "5"}) from None
     return handle
 
 
 @router.get("/workflows/{execution_id}/status")
-async def workflow_status(
-    execution_id: str, request: Request, who: Viewer
-) -> dict[str, Any]:
+async def workflow_status(execution_id: str, request: Request, who: Viewer) -> dict[str, Any]:
     handle = await tenant_handle(request, who, execution_id)
     desc = await handle.describe(rpc_timeout=_timeout(request))
-    progress = await handle.query(
-        "progress", result_type=Progress, rpc_timeout=_timeout(request)
-    )
+    progress = await handle.query("progress", result_type=Progress, rpc_timeout=_timeout(request))
     return {
         "execution_id": execution_id,
         "temporal_status": desc.status.name if desc.status else None,

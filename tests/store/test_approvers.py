@@ -184,7 +184,7 @@ async def test_0006_downgrades_and_upgrades_again(fresh_settings: StoreSettings)
         assert await current_revision(engine) == "0005_tenants"
         assert not tables & {"approver_groups", "decision_log", "link_tokens_used"}
         await upgrade(engine, schema)
-        assert await current_revision(engine) == "0006_approvals"
+        assert await current_revision(engine) == "0007_activity_events"
     finally:
         await engine.dispose()
     store = await Store.open(fresh_settings)

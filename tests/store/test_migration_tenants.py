@@ -21,7 +21,7 @@ from store.migrate import alembic_config, current_revision, upgrade
 from store.testing import temporary_pg_schema
 
 BEFORE = "0004_priced_as"
-HEAD = "0006_approvals"  # upgrade() goes to the newest revision
+HEAD = "0007_activity_events"  # upgrade() goes to the newest revision
 AT = datetime(2026, 3, 2, 10, 30, 15, 123456, tzinfo=UTC)
 
 # One or more rows for every table at 0004_priced_as (the test fails if a table is missing).

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from activities.agent_step.outputs import deliver
 from activities.contract import AgentStepInput, AgentStepResult
 from store import Store
+from store.activity_events import NewActivityEvent
 from store.outputs import OutputNotFound
 from store.tables import StepOutput
 
@@ -70,8 +71,12 @@ async def test_deleting_a_run_drops_its_outputs_and_blob_refs(store: Store) -> N
     kept = (await _attempt(store, _step(other), 1)).output_ref
     assert kept is not None
 
+    await store.append_activity_events(
+        [NewActivityEvent(wf, "r1", "draft", 1, 0, "tool_started", payload={"tool": "t"})]
+    )
     deleted = await store.delete_run_data(wf, "r1")
-    assert (deleted.outputs, deleted.blob_refs) == (1, 1)
+    assert (deleted.outputs, deleted.blob_refs, deleted.activity_events) == (1, 1, 1)
+    assert await store.list_activity_events(wf) == []  # the console's live view forgets it
     assert await _rows(store, wf) == 0 and await store.blobs.refs_for_run(wf) == []
     with pytest.raises(OutputNotFound):
         await store.get_output(ref)

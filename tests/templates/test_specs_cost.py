@@ -107,6 +107,9 @@ async def test_specs_cost_prices_a_real_offline_run_per_step(
     store = await Store.open(StoreSettings(home=agent_pools))
     try:
         rows = await store.ledger_entries(wid)
+        # ... and it spent nothing: the tenant's cost reports and monthly budget leave it out
+        tenant = wid.split(".")[0]
+        assert await store.costs_by(tenant, "template") == []
     finally:
         await store.close()
     assert rows and {(r.provider, r.priced_as) for r in rows} == {("offline", label)}

@@ -1,0 +1,1 @@
+"""Console page groups: each module's `router` is mounted under `/admin`."""
