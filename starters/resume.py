@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -73,7 +73,10 @@ async def seed_of(client: Client, workflow_id: str) -> ResumeSeed:
             f"`{workflow_id}` is {WorkflowExecutionStatus.Name(status).rsplit('_', 1)[-1].lower()}:"
             " only a failed, cancelled, terminated or timed-out run can be resumed"
         )
-    seed = await handle.query("resume_seed", result_type=ResumeSeed)
+    try:
+        seed = await handle.query("resume_seed", result_type=ResumeSeed)
+    except WorkflowQueryFailedError as e:  # e.g. a run cancelled before its first step
+        raise ResumeError(f"`{workflow_id}` cannot be resumed: {e}") from None
     dag = _dag(seed)
     for sid, step_seed in seed.steps.items():
         step = dag.steps.get(sid)

@@ -198,3 +198,43 @@ async def test_every_main_page_fits_a_phone(console: Api, served: str, browser: 
             assert await t.overflow_px() <= 0, f"{path} scrolls sideways at 375 px"
             await t.shot(path.strip("/").replace("/", "-").replace("admin-", "") or "home")
         clean(t)
+
+
+async def test_decide_on_a_phone(console: Api, served: str, browser: Browser) -> None:
+    """The inbox and the decision page work by tapping at 375 px: the run moves on."""
+    r = await console.http.post(
+        "/v1/workflows/hello_approval/execute",
+        json={"params": {"topic": "decided on a phone"}},
+        headers=console.as_("acme:operator"),
+    )
+    assert r.status_code == 202, r.text
+    execution = r.json()["execution_id"]
+    async with tab(browser, served, "phone", PHONE) as t:
+        page = t.page
+        await t.sign_in(console.keys["acme:approver"])
+        row = page.locator(f'[data-testid="approval-row-{execution}-review"]')
+
+        await page.locator(".bottomnav a", has_text="Runs").tap()
+        await page.wait_for_url(re.compile(r"/admin/executions$"))
+        await page.locator(".bottomnav a", has_text="Inbox").tap()
+        await page.wait_for_url(re.compile(r"/admin/approvals$"))
+
+        async def listed() -> bool:
+            await t.goto("/admin/approvals")
+            return await row.count() > 0
+
+        await eventually(listed, what="the run in the phone's inbox")
+        await row.locator("a").first.tap()
+        await expect(page.locator("[data-testid=upstream-output-draft]")).to_contain_text(
+            "decided on a phone"
+        )
+        assert await t.overflow_px() <= 0
+        await t.shot("decision")
+        await page.locator("[data-testid=decide-approve]").tap()
+        await expect(page.locator(".flash")).to_be_visible()
+        await t.goto(f"/admin/executions/{execution}")
+        await expect(page.locator("[data-testid=exec-status]")).to_contain_text(
+            "completed", timeout=60_000
+        )
+        assert await t.overflow_px() <= 0
+        clean(t)
