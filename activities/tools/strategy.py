@@ -441,10 +441,25 @@ def _fmt(v: float, unit: str) -> str:
     return {"$": f"${num}", "%": f"{num}%", "pts": f"{num} pts"}.get(unit, num)
 
 
-def quarter_end(quarter: str) -> date:
+_RELATIVE_QUARTER = re.compile(
+    r"^\s*(?:the\s+)?(last|previous|this|current|next)\s+quarter\s*$", re.I
+)
+_QUARTER_STEP = {"last": -1, "previous": -1, "this": 0, "current": 0, "next": 1}
+
+
+def quarter_end(quarter: str, today: date | None = None) -> date:
+    """`Q3 2026`, or relative to `today`: `the last quarter` (a template default),
+    `this quarter`, `next quarter`."""
+    relative = _RELATIVE_QUARTER.match(quarter)
+    if relative:
+        today = today or date.today()
+        index = today.year * 4 + (today.month - 1) // 3 + _QUARTER_STEP[relative.group(1).lower()]
+        quarter = f"Q{index % 4 + 1} {index // 4}"
     m = re.match(r"^\s*Q([1-4])\s+(\d{4})\s*$", quarter, re.I)
     if not m:
-        raise InvalidToolInput(f"quarter must look like 'Q3 2026', not {quarter!r}")
+        raise InvalidToolInput(
+            f"quarter must look like 'Q3 2026' (or 'the last quarter'), not {quarter!r}"
+        )
     q, year = int(m.group(1)), int(m.group(2))
     month = q * 3
     next_month = date(year + (month == 12), 1 if month == 12 else month + 1, 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from activities.tools.errors import InvalidToolInput
@@ -231,6 +233,11 @@ def test_okrs_follow_the_goals(out: str) -> None:
         quarter_end("Q4 2024").isoformat() == "2024-12-31"
         and quarter_end("Q1 2024").isoformat() == "2024-03-31"
     )
+    # competitive_analysis's default period resolves against the day it runs
+    nov = date(2026, 11, 30)
+    assert quarter_end("the last quarter", nov).isoformat() == "2026-09-30"
+    assert quarter_end("next quarter", date(2026, 12, 1)).isoformat() == "2027-03-31"
+    assert quarter_end("this quarter", nov).isoformat() == "2026-12-31"
     with pytest.raises(InvalidToolInput):
         TOOLS["okr_generator"].run({"quarter": "third quarter"})
 
