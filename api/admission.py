@@ -179,10 +179,17 @@ def month_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-async def check_budget(request: Request, tenant: str, *, now: datetime | None = None) -> None:
-    """402 when the tenant's monthly budget is spent; record 75/90/100 % alerts."""
+_UNREAD: Any = object()
+
+
+async def check_budget(
+    request: Request, tenant: str, *, now: datetime | None = None, info: Any = _UNREAD
+) -> None:
+    """402 when the tenant's monthly budget is spent; record 75/90/100 % alerts. `info`:
+    the tenant's record when the caller has read it already (one store round trip less)."""
     store = request.app.state.store
-    info = await store.get_tenant(tenant)
+    if info is _UNREAD:
+        info = await store.get_tenant(tenant)
     budget = getattr(info, "monthly_budget_usd", None)
     if budget is None:
         return

@@ -154,7 +154,8 @@ def _decode_body(kind: bytes, raw: bytes) -> Any:
 
 # KEYS[1] record; ARGV: fingerprint, token, in-flight lease (ms)
 BEGIN_LUA = """
-local r = redis.call('HMGET', KEYS[1], 'state', 'fp', 'status', 'kind', 'body', 'headers')
+local r = redis.call('HMGET', KEYS[1], 'state', 'fp', 'status', 'kind', 'body', 'headers',
+                    'token')
 if not r[1] then
   redis.call('HSET', KEYS[1], 'state', 'inflight', 'fp', ARGV[1], 'token', ARGV[2])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -164,6 +165,10 @@ if r[2] ~= ARGV[1] then
   return {'mismatch'}
 end
 if r[1] == 'inflight' then
+  if r[7] == ARGV[2] then
+    -- this very begin, sent again by the client after its reply timed out: still ours
+    return {'new'}
+  end
   return {'inflight', redis.call('PTTL', KEYS[1])}
 end
 return {'done', r[3], r[4], r[5], r[6]}

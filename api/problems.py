@@ -98,6 +98,10 @@ def problem_response(
 
 
 def install(app: FastAPI) -> None:
+    from api import dependencies_down
+
+    dependencies_down.install(app)  # PostgreSQL or Temporal down: 503 + Retry-After
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
         response = problem_response(

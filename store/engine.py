@@ -11,6 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from store.settings import StoreSettings
 
 SQLITE_BUSY_TIMEOUT_S = 30
+# PostgreSQL down or unreachable must surface as an error in bounded time (the API answers
+# 503 + Retry-After, activities retry), never as a request held open: asyncpg's connect
+# timeout is 60 s and the pool's wait for a free connection 30 s by default.
+PG_CONNECT_TIMEOUT_S = 5
+POOL_TIMEOUT_S = 10
 
 
 def create_engine(settings: StoreSettings) -> AsyncEngine:
@@ -20,10 +25,17 @@ def create_engine(settings: StoreSettings) -> AsyncEngine:
         settings.home.mkdir(parents=True, exist_ok=True)
         # Several worker processes share the file: wait for a writer instead of failing.
         connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_S
-    elif settings.database_schema:
-        connect_args["server_settings"] = {"search_path": settings.database_schema}
+    else:
+        connect_args["timeout"] = PG_CONNECT_TIMEOUT_S
+        if settings.database_schema:
+            connect_args["server_settings"] = {"search_path": settings.database_schema}
     engine = create_async_engine(
-        url, echo=settings.database_echo, connect_args=connect_args, pool_pre_ping=True
+        url,
+        echo=settings.database_echo,
+        connect_args=connect_args,
+        # a connection cut by a database restart is found and replaced before use
+        pool_pre_ping=True,
+        **({} if settings.is_sqlite else {"pool_timeout": POOL_TIMEOUT_S}),
     )
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -32,6 +32,11 @@ class PoolTuning:
     max_concurrent_activities: int = 16
     max_concurrent_workflow_tasks: int = 32
     max_cached_workflows: int = 2000
+    # Workflow task pollers: the SDK's defaults (5, a fifth of them on the non-sticky queue).
+    # A run evicted from the cache gets its next task (a decision, say) on the non-sticky
+    # queue and is replayed there, so after evictions those pollers set the pace.
+    max_concurrent_workflow_task_polls: int = 5
+    nonsticky_to_sticky_poll_ratio: float = 0.2
     graceful_shutdown: timedelta = timedelta(seconds=30)
 
 
@@ -57,14 +62,16 @@ def tuning_for(pool: str) -> PoolTuning:
     tuning = TUNING.get(pool, PoolTuning())
     prefix = f"BIZOS_POOL_{pool.upper()}_"
     overrides: dict[str, object] = {}
-    for field in (
-        "max_concurrent_activities",
-        "max_concurrent_workflow_tasks",
-        "max_cached_workflows",
+    for field, kind in (
+        ("max_concurrent_activities", int),
+        ("max_concurrent_workflow_tasks", int),
+        ("max_cached_workflows", int),
+        ("max_concurrent_workflow_task_polls", int),
+        ("nonsticky_to_sticky_poll_ratio", float),
     ):
         value = os.environ.get(prefix + field.upper())
         if value:
-            overrides[field] = int(value)
+            overrides[field] = kind(value)
     return replace(tuning, **overrides) if overrides else tuning  # type: ignore[arg-type]
 
 
@@ -139,6 +146,8 @@ def build_worker(
             ],
             max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
             max_cached_workflows=tuning.max_cached_workflows,
+            max_concurrent_workflow_task_polls=tuning.max_concurrent_workflow_task_polls,
+            nonsticky_to_sticky_poll_ratio=tuning.nonsticky_to_sticky_poll_ratio,
             graceful_shutdown_timeout=tuning.graceful_shutdown,
             deployment_config=deployment_config(),  # BIZOS_DEPLOYMENT_NAME / BIZOS_BUILD_ID
         )

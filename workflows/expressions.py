@@ -47,6 +47,7 @@ class Expr:
     program: Any
     roots: frozenset[str]
     refs: frozenset[Ref]
+    params: frozenset[str] = frozenset()  # `params.<name>` it reads (checked by the compiler)
 
     def evaluate(self, scope: Scope) -> Any:
         activation = scope.activation(self)
@@ -67,24 +68,62 @@ def _eval_message(e: Exception) -> str:
     return str(args[0]) if args else str(e)
 
 
+MAX_EXPRESSION_CHARS = 2000
+# The evaluator recurses once per level of the parse tree (a bracket adds ~50 levels, a `!`
+# or `&&` one): past ~250 it hits Python's recursion limit inside a workflow task, which would
+# fail the task again and again; the deepest expression of the shipped templates is ~40.
+MAX_TREE_DEPTH = 150
+
+
+def _shown(source: str) -> str:
+    return source if len(source) <= 120 else source[:117] + "..."
+
+
+def _depth(tree: Tree) -> int:
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(tree, 1)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, Tree):
+            todo.extend((child, depth + 1) for child in node.children)
+    return deepest
+
+
 def compile_cel(source: str, allowed_roots: tuple[str, ...] = ROOTS) -> Expr:
     if not isinstance(source, str) or not source.strip():
         raise ExpressionError("empty expression")
+    if len(source) > MAX_EXPRESSION_CHARS:
+        raise ExpressionError(
+            f"`{_shown(source)}` is {len(source)} characters long, past the "
+            f"{MAX_EXPRESSION_CHARS} an expression may have"
+        )
     try:
         tree = _env.compile(source)
     except celpy.CELParseError as e:
         first = str(e).strip().splitlines()
         raise ExpressionError(
-            f"CEL does not parse: `{source}` ({first[-1].strip() if first else e})"
+            f"CEL does not parse: `{_shown(source)}` ({first[-1].strip() if first else e})"
         ) from None
-    roots, refs = _scan(tree)
+    except RecursionError:  # long operator chains (`a && a && …`) recurse in the parser
+        raise ExpressionError(f"`{_shown(source)}` is too deeply nested to compile") from None
+    if _depth(tree) > MAX_TREE_DEPTH:
+        raise ExpressionError(
+            f"`{_shown(source)}` is nested too deeply (brackets or chained operators) to "
+            "evaluate safely: split it"
+        )
+    try:
+        roots, refs, params = _scan(tree)
+        program = _env.program(tree)
+    except RecursionError:
+        raise ExpressionError(f"`{_shown(source)}` is too deeply nested to compile") from None
     unknown = sorted(roots - set(allowed_roots))
     if unknown:
         raise ExpressionError(
-            f"`{source}` uses unknown name(s) {', '.join(unknown)}; "
+            f"`{_shown(source)}` uses unknown name(s) {', '.join(unknown)}; "
             f"in scope here: {', '.join(allowed_roots)}"
         )
-    return Expr(source, _env.program(tree), frozenset(roots), frozenset(refs))
+    return Expr(source, program, frozenset(roots), frozenset(refs), frozenset(params))
 
 
 def _ident(tree: Any) -> str | None:
@@ -107,10 +146,11 @@ def _first_ident_of_expr(tree: Any) -> str | None:
     return None
 
 
-def _scan(tree: Tree) -> tuple[set[str], set[Ref]]:
+def _scan(tree: Tree) -> tuple[set[str], set[Ref], set[str]]:
     roots: set[str] = set()
     bound: set[str] = set()
     refs: set[Ref] = set()
+    params: set[str] = set()
     for sub in tree.iter_subtrees():
         if sub.data == "primary":
             name = _ident(sub)
@@ -128,6 +168,8 @@ def _scan(tree: Tree) -> tuple[set[str], set[Ref]]:
             root = _ident(sub.children[0])
             if root in ("steps", "approvals", "choices"):
                 refs.add(Ref(root, str(sub.children[1])))
+            elif root == "params":
+                params.add(str(sub.children[1]))
         elif sub.data == "member_index":
             root = _ident(sub.children[0])
             if root in ("steps", "approvals", "choices"):
@@ -135,7 +177,12 @@ def _scan(tree: Tree) -> tuple[set[str], set[Ref]]:
                 if key is None:
                     raise ExpressionError(f"{root}[...] must name a step with a string literal")
                 refs.add(Ref(root, key))
-    return roots - bound, refs
+            elif root == "params":
+                key = _literal_string(sub.children[1])
+                if key is not None:
+                    params.add(key)
+    # a macro variable named like a root (`x.map(params, …)`) shadows it: no reference then
+    return roots - bound, refs, params if "params" not in bound else set()
 
 
 def _literal_string(tree: Any) -> str | None:

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from activities.catalog import AgentCatalog, default_catalog
-from activities.catalog.safe_yaml import SpecFileError, load_yaml_file
 from workflows.catalog_slice import slice_catalog
-from workflows.compiler import CompiledDag, CompileError, compile_spec
+from workflows.compiler import CompiledDag, CompileError, compile_spec, load_spec_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC_DIR = REPO_ROOT / "dag_specs"
@@ -75,16 +74,16 @@ def load_registry(
             continue
         for path in _spec_files(d):
             try:
-                raws.append((path, load_yaml_file(path)))
-            except SpecFileError as e:
-                problems.append(str(e))
+                raws.append((path, load_spec_file(path)))
+            except CompileError as e:  # unreadable YAML: named, and the other files still load
+                problems.extend(e.problems)
         vdir = d / "versions"
         if vdir.is_dir():
             for path in _spec_files(vdir):
                 try:
-                    frozen_raws.append((path, load_yaml_file(path)))
-                except SpecFileError as e:
-                    problems.append(str(e))
+                    frozen_raws.append((path, load_spec_file(path)))
+                except CompileError as e:
+                    problems.extend(e.problems)
     names = {str(raw.get("name")) for _, raw in raws + frozen_raws if isinstance(raw, dict)} | {
         p.stem for p, _ in raws
     }
@@ -93,9 +92,7 @@ def load_registry(
     warnings: list[str] = []
     for path, raw in raws:
         try:
-            dag = compile_spec(
-                raw, str(path), catalog=view, templates=names, text=_text(path)
-            )
+            dag = compile_spec(raw, str(path), catalog=view, templates=names, text=_text(path))
         except CompileError as e:
             problems.extend(e.problems)
             continue
@@ -107,9 +104,7 @@ def load_registry(
         warnings.extend(dag.warnings)
     for path, raw in frozen_raws:
         try:
-            dag = compile_spec(
-                raw, str(path), catalog=view, templates=names, text=_text(path)
-            )
+            dag = compile_spec(raw, str(path), catalog=view, templates=names, text=_text(path))
         except CompileError as e:
             problems.extend(e.problems)
             continue

@@ -10,20 +10,58 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     field_validator,
     model_validator,
 )
 
-from activities.catalog.durations import Duration
+from activities.catalog.durations import parse_duration
 
-STEP_ID = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-SPEC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+# `\Z`, not `$`: `$` also matches before a trailing newline, so "draft\n" passed as an id.
+STEP_ID = re.compile(r"^[a-z][a-z0-9_]{0,47}\Z")
+SPEC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}\Z")
+# A param becomes a field of a pydantic model: no leading `_`, nothing in its `model_` space.
+PARAM_NAME = re.compile(r"^(?!model_)[a-z][a-z0-9_]{0,47}\Z")
+
+# Bounds of what the spec language accepts as text shown to people (Temporal's Web UI
+# summaries, prompts) and as CEL; the file itself is at most 256 KiB.
+DESCRIPTION_LIMIT = 400
+SUMMARY_LIMIT = 200
+PROMPT_LIMIT = 4000
+EXPRESSION_LIMIT = 2000
+
+# Durations: at least a millisecond (a shorter one rounds to zero, which Temporal reads as
+# "no timeout" and refuses for activities) and at most ten years (Python and protobuf
+# durations overflow past a few thousand).
+MIN_DURATION = timedelta(milliseconds=1)
+MAX_DURATION = timedelta(days=3650)
+
+
+def _spec_duration(value: Any) -> timedelta:
+    if isinstance(value, float) and value != value:  # NaN: timedelta's own error is unclear
+        raise ValueError(f"not a duration: {value!r}")
+    try:
+        d = parse_duration(value)
+    except OverflowError:  # inf, 1e20, "99999999999w": past what timedelta holds
+        raise ValueError(f"duration {value!r} is longer than {MAX_DURATION.days}d") from None
+    if d < MIN_DURATION:
+        raise ValueError(f"duration {value!r} is shorter than 1ms")
+    if d > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is longer than {MAX_DURATION.days}d")
+    return d
+
+
+Duration = Annotated[timedelta, BeforeValidator(_spec_duration)]
 
 
 class _Strict(BaseModel):
@@ -43,13 +81,15 @@ class ParamSpec(_Strict):
     """One run parameter: `topic: {type: string, required: true}`."""
 
     type: ParamType
-    description: str = ""
-    required: bool = False
+    description: str = Field(default="", max_length=DESCRIPTION_LIMIT)
+    required: StrictBool = False
     default: Any = None
     items: ParamType | None = Field(default=None, description="element type of an array")
-    enum: list[Any] | None = None
-    minimum: float | None = None
-    maximum: float | None = None
+    enum: list[StrictStr | StrictInt | StrictFloat | StrictBool] | None = Field(
+        default=None, min_length=1, description="the allowed values (scalars)"
+    )
+    minimum: StrictFloat | None = Field(default=None, allow_inf_nan=False)
+    maximum: StrictFloat | None = Field(default=None, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _consistent(self) -> ParamSpec:
@@ -57,17 +97,53 @@ class ParamSpec(_Strict):
             raise ValueError("`items` only applies to `type: array`")
         if self.required and self.default is not None:
             raise ValueError("a required param cannot have a default")
+        numeric = self.type in (ParamType.integer, ParamType.number)
+        for bound in ("minimum", "maximum"):
+            if getattr(self, bound) is not None and not numeric:
+                raise ValueError(f"`{bound}` only applies to `type: integer` or `type: number`")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError(f"`minimum` {self.minimum:g} is above `maximum` {self.maximum:g}")
+        if self.enum is not None:
+            if self.type in (ParamType.array, ParamType.object):
+                raise ValueError(f"`enum` does not apply to `type: {self.type.value}`")
+            if len(set(map(repr, self.enum))) != len(self.enum):
+                raise ValueError("`enum` lists a value twice")
+            wrong = [v for v in self.enum if not _is_type(v, self.type)]
+            if wrong:
+                raise ValueError(f"`enum` value {wrong[0]!r} is not of `type: {self.type.value}`")
         return self
+
+
+def _is_type(value: Any, t: ParamType) -> bool:
+    if t is ParamType.string:
+        return isinstance(value, str)
+    if t is ParamType.boolean:
+        return isinstance(value, bool)
+    if t is ParamType.integer:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if t is ParamType.number:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return True
 
 
 class RetrySpec(_Strict):
     """Temporal's RetryPolicy, by its own names. Always finite."""
 
     initial_interval: Duration = timedelta(seconds=1)
-    backoff_coefficient: float = Field(default=2.0, ge=1.0, le=10.0)
+    backoff_coefficient: StrictFloat = Field(default=2.0, ge=1.0, le=10.0)
     maximum_interval: Duration | None = None
-    maximum_attempts: int = Field(default=3, ge=1, le=100)
+    maximum_attempts: StrictInt = Field(default=3, ge=1, le=100)
     non_retryable_error_types: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _intervals(self) -> RetrySpec:
+        # Temporal refuses the activity (and so the workflow task, again and again) otherwise
+        if self.maximum_interval is not None and self.maximum_interval < self.initial_interval:
+            raise ValueError(
+                "`maximum_interval` is shorter than `initial_interval` "
+                "(Temporal refuses such a policy)"
+            )
+        return self
 
 
 GROUP_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -95,7 +171,7 @@ def _one_timeout_source(spec: BaseModel, kind: str) -> None:
 class ApprovalSpec(_Strict):
     """A person approves or rejects (update `decide`, signals `approve`/`reject`/`revise`)."""
 
-    prompt: str
+    prompt: str = Field(min_length=1, max_length=PROMPT_LIMIT)
     timeout: Duration = timedelta(days=7)
     on_timeout: Literal["approve", "reject", "fail"] = "reject"
     approvers: list[ApproverLevel] | None = Field(
@@ -107,7 +183,7 @@ class ApprovalSpec(_Strict):
     revise: str | None = Field(
         default=None, description="agent step re-run with the feedback of a `revise` decision"
     )
-    max_revisions: int | None = Field(default=None, ge=1, le=MAX_REVISIONS)
+    max_revisions: StrictInt | None = Field(default=None, ge=1, le=MAX_REVISIONS)
     bind: list[str] = Field(
         default_factory=list,
         description="steps whose outputs the approver must have seen: decisions carry their digest",
@@ -136,11 +212,15 @@ class ApprovalSpec(_Strict):
 class ChoiceSpec(_Strict):
     """A person (or the `by` expression) picks one option; steps of other options skip."""
 
-    prompt: str
+    prompt: str = Field(min_length=1, max_length=PROMPT_LIMIT)
     options: dict[str, list[str]]
     timeout: Duration = timedelta(days=7)
     default: str | None = Field(default=None, description="option taken on timeout")
-    by: str | None = Field(default=None, description="CEL choosing the option without a human")
+    by: str | None = Field(
+        default=None,
+        max_length=EXPRESSION_LIMIT,
+        description="CEL choosing the option without a human",
+    )
     approvers: list[ApproverLevel] | None = Field(
         default=None,
         min_length=1,
@@ -193,7 +273,7 @@ class ScheduleSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="checked against `params`")
     tenant: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     jitter: Duration | None = Field(default=None, description="random delay added to each run")
-    paused: bool = False
+    paused: StrictBool = False
     overlap: OverlapPolicy = OverlapPolicy.skip
     note: str = Field(default="", max_length=400, description="shown in the Web UI")
 
@@ -210,7 +290,9 @@ class StepSpec(_Strict):
     """One node of the DAG. Exactly one kind: `agent`+`mode`, `approval`, `choice`, `workflow`."""
 
     id: str
-    summary: str | None = Field(default=None, description="one line shown in the Web UI")
+    summary: str | None = Field(
+        default=None, max_length=SUMMARY_LIMIT, description="one line shown in the Web UI"
+    )
     # kinds
     agent: str | None = None
     mode: str | None = None
@@ -225,10 +307,10 @@ class StepSpec(_Strict):
     )
     after: list[str] = Field(default_factory=list)
     trigger: Literal["all_success", "all_done"] = "all_success"
-    when: str | None = None
+    when: str | None = Field(default=None, max_length=EXPRESSION_LIMIT)
     foreach: str | list[Any] | None = None
-    max_parallel: int | None = Field(default=None, ge=1, le=1000)
-    max_items: int = Field(default=100, ge=1, le=10_000)
+    max_parallel: StrictInt | None = Field(default=None, ge=1, le=1000)
+    max_items: StrictInt = Field(default=100, ge=1, le=10_000)
     # execution
     retry: RetrySpec | None = None
     timeout: Duration | None = Field(default=None, description="start-to-close of one attempt")
@@ -299,13 +381,13 @@ class DagSpec(_Strict):
     """A workflow template: `dag_specs/<name>.yaml`."""
 
     name: str
-    version: int = Field(ge=1)
-    description: str
+    version: StrictInt = Field(ge=1, le=1_000_000)
+    description: str = Field(min_length=1, max_length=DESCRIPTION_LIMIT)
     params: dict[str, ParamSpec] = Field(default_factory=dict)
     example: dict[str, Any] | None = Field(
         default=None, description="example params, checked against `params`"
     )
-    budget_usd: float | None = Field(default=None, gt=0)
+    budget_usd: StrictFloat | None = Field(default=None, gt=0, allow_inf_nan=False)
     budget_approval_timeout: Duration = timedelta(hours=24)
     execution_timeout: Duration = timedelta(days=7)
     outputs: list[str] | None = Field(
@@ -327,8 +409,11 @@ class DagSpec(_Strict):
     @classmethod
     def _param_names(cls, v: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
         for name in v:
-            if not re.match(r"^[a-z_][a-z0-9_]*$", name):
-                raise ValueError(f"param name {name!r} must be snake_case")
+            if not PARAM_NAME.match(name):
+                raise ValueError(
+                    f"param name {name!r} must be snake_case (a-z, 0-9, _; at most 48 "
+                    "characters, not starting with `model_`)"
+                )
         return v
 
 

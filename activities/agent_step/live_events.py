@@ -22,7 +22,8 @@ threads, so a quick tool's started and finished events could be handled out of o
 
 Writes never fail or slow the step: the sink only appends to a buffer under a lock (no I/O,
 no blocking) and at most once per batch wakes a flusher task on the activity's event loop,
-which writes the buffer in one transaction every `FLUSH_EVERY_S`. A store error is logged
+which lets the batch fill for `FLUSH_EVERY_S` (or until the step ends) and writes it in one
+transaction: a short step costs one write. A store error is logged
 and the batch retried with backoff; events beyond `MAX_BUFFERED` are dropped and counted
 (``dropped`` in ``step_finished``/``step_failed``). Leaving the block drains the buffer for at
 most `FINAL_FLUSH_TIMEOUT_S`.
@@ -44,6 +45,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from activities.agent_step.keys import step_key
+from activities.agent_step.tuning import step_speedups
 from activities.contract import AgentStepInput
 from store.activity_events import MAX_TEXT, NewActivityEvent
 
@@ -207,6 +209,7 @@ class StepRecorder:
         self._failures = 0
         self._last_failure_log = 0.0
         self._result: dict[str, Any] = {}
+        self._coalesce = step_speedups("events")
 
     # -- any thread ------------------------------------------------------------------------
 
@@ -321,6 +324,12 @@ class StepRecorder:
         after failures); returns once closing and drained."""
         while not self._closing.is_set():
             await self._wake.wait()
+            if self._coalesce:
+                # Let the batch fill for one period (or until the step ends): a step of a
+                # few tens of ms then costs one transaction, not one for `step_started`
+                # and another for the rest; the console sees events <= one period later.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self._every)
             await self.flush()
             pause = min(self._every * 2**self._failures, MAX_BACKOFF_S)
             with contextlib.suppress(TimeoutError):

@@ -18,6 +18,7 @@ imported only inside the pool, never at this module's import.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 from collections import OrderedDict
@@ -25,7 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from activities.agent_step import memory
 from activities.agent_step.heartbeat import MAX_BEAT_S, heartbeating
+from activities.agent_step.tuning import step_speedups
 from activities.catalog import AgentCatalog, CatalogError, default_catalog
 
 if TYPE_CHECKING:
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
     from store import Store, StoreSettings
 
 DEFAULT_THREADS = 8
+# After the last running step ends, wait this long for another before trimming the heap: a
+# steady trickle of steps never pays for it, the end of a burst does once.
+TRIM_AFTER_IDLE_S = 1.0
 DEFAULT_HEARTBEAT_EVERY_S = MAX_BEAT_S  # the longest beat; shorter heartbeat timeouts beat faster
 PIN_CACHE_SIZE = 10_000
 
@@ -58,6 +64,9 @@ class AgentRuntime:
         home: Path | None = None,
     ):
         self.threads = threads or int(os.environ.get("BIZOS_AGENT_THREADS", DEFAULT_THREADS))
+        self._trims = step_speedups("trim")
+        if self._trims:
+            memory.limit_arenas()  # before the pool's threads exist
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="bizos-agent")
         self.catalog = catalog or default_catalog()  # validated here: worker start fails fast
         self.heartbeat_every_s = heartbeat_every_s
@@ -71,6 +80,10 @@ class AgentRuntime:
         self._active_crews = 0
         self.cancelled_steps = 0  # steps whose activity was cancelled while their crew ran
         self._pins: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        self._running_steps = 0
+        self._trim_timer: asyncio.TimerHandle | None = None
+        self.heap_trims = 0
+        self._frozen = False
 
     @property
     def active_crews(self) -> int:
@@ -125,17 +138,47 @@ class AgentRuntime:
                 loop.run_in_executor(self.pool, _load_crewai_and_tools)
             )
         known = await asyncio.shield(self._loaded)
+        if not self._frozen and step_speedups("gcfreeze"):
+            # Once, after the ~2-3 s of imports: the collector's full passes during steps
+            # then skip the import-time objects (they live as long as the process anyway).
+            self._frozen = True
+            gc.collect()
+            gc.freeze()
         problems = self.catalog.unknown_tools(set(known))
         if problems:
             raise CatalogError("catalog names tools the registry lacks:\n" + "\n".join(problems))
 
     async def run_step(self, inp: AgentStepInput) -> AgentStepResult:
         progress: dict[str, object] = {"phase": "loading"}
-        async with heartbeating(progress, cap_s=self.heartbeat_every_s):
-            await self.load()
-            from activities.agent_step.step import run_crew_step  # loaded by `load()`
+        self._step_began()
+        try:
+            async with heartbeating(progress, cap_s=self.heartbeat_every_s):
+                await self.load()
+                from activities.agent_step.step import run_crew_step  # loaded by `load()`
 
-            return await run_crew_step(inp, self, progress)
+                return await run_crew_step(inp, self, progress)
+        finally:
+            self._step_ended()
+
+    def _step_began(self) -> None:
+        self._running_steps += 1
+        if self._trim_timer is not None:
+            self._trim_timer.cancel()
+            self._trim_timer = None
+
+    def _step_ended(self) -> None:
+        self._running_steps -= 1
+        if self._trims and self._running_steps == 0:
+            loop = asyncio.get_running_loop()
+            self._trim_timer = loop.call_later(TRIM_AFTER_IDLE_S, self._trim_when_idle, loop)
+
+    def _trim_when_idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._trim_timer = None
+        if self._running_steps == 0 and self._active_crews == 0:
+            self.heap_trims += 1
+            # off the event loop: milliseconds on a big heap (the default executor, not the
+            # crew pool, so a queued crew never waits behind it)
+            loop.run_in_executor(None, memory.trim)
 
     async def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

@@ -35,9 +35,18 @@ speed-ups are applied only to the version they were measured with
    goes to ``~/.config/crewai/`` unless moved. Set in ``activities.crew.env``, not here,
    because it must happen before crewai is imported.
 
+8. ``crewai.tools.structured_tool.format_description_for_llm`` and the same name imported
+   into ``crewai.tools.base_tool`` (module globals). CrewAI renders every tool's description
+   block (name, JSON schema of its arguments, text) on each of ~4 prompt renderings per step,
+   and builds the schema with ``generate_model_description`` each time (~1 ms a tool). The
+   block is a pure function of (name, args schema class, text), so `apply_speedups` memoises
+   it in a bounded cache (the strings are immutable; no CrewAI object is shared).
+
 Items 5 and 6 cut a two-tool step's framework time on the 2-core target from ~33 ms to
-~20 ms (bench/bench_agents.py measures it); ``BIZOS_CREWAI_SPEEDUPS=0`` turns them off (the
-test suite passes either way).
+~20 ms (``bizos bench agent-step`` measures it); ``BIZOS_CREWAI_SPEEDUPS=0`` turns them all
+off (the test suite passes either way); ``BIZOS_STEP_SPEEDUPS=0`` turns off only item 8
+and the other changes of issue #14 (`activities.agent_step.tuning`), so the bench can print
+before and after.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ import activities.crew.env  # noqa: F401  (must precede the first crewai import)
 # isort: split
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -60,6 +70,8 @@ from crewai.llms.base_llm import call_stop_override
 from crewai.llms.retry import _active_llm_rate_limit_retry
 from crewai.utilities.task_output_storage_handler import TaskOutputStorageHandler
 from pydantic import PrivateAttr
+
+from activities.agent_step.tuning import step_speedups
 
 __all__ = [
     "CHECKED_CREWAI_VERSION",
@@ -142,8 +154,18 @@ class _FlowAsyncio(types.ModuleType):
         return await asyncio.to_thread(func, *args, **kwargs)
 
 
+def _cache_tool_descriptions() -> None:
+    """Item 8: one rendering per (tool name, args schema class, text), 1,024 at most."""
+    import crewai.tools.base_tool as base_tool
+    import crewai.tools.structured_tool as structured_tool
+
+    render = functools.lru_cache(maxsize=1024)(structured_tool.format_description_for_llm)
+    structured_tool.format_description_for_llm = render  # type: ignore[assignment]
+    base_tool.format_description_for_llm = render  # type: ignore[attr-defined]
+
+
 def apply_speedups() -> bool:
-    """Install items 5 and 6 once per process; True when active."""
+    """Install items 5, 6 and 8 once per process; True when active."""
     global _applied
     if _applied:
         return True
@@ -168,5 +190,7 @@ def apply_speedups() -> bool:
         """What CrewAI would build per executor, built once."""
 
     AgentExecutor._initial_state_t = ExecutorStateWithId  # type: ignore[attr-defined]
+    if step_speedups("tooldesc"):
+        _cache_tool_descriptions()
     _applied = True
     return True

@@ -12,8 +12,9 @@ Per model call CrewAI makes:
    chain. A pool that cannot hold it refuses the call (`RunBudgetExhausted`, not retried).
    Then providers are tried in order. Rate limits, 5xx, timeouts, connection errors and
    malformed responses fail over to the next provider; a rate-limited provider is skipped
-   for the rest of the attempt until its Retry-After passes. Auth (401/403) and bad requests
-   (400/404/422) stop the step at once (`ProviderFatalError`): no failover can fix them.
+   by every step of the worker process until its Retry-After passes (`cooldown`). Auth
+   (401/403) and bad requests (400/404/422) stop the step at once (`ProviderFatalError`):
+   no failover can fix them.
 3. The answer's token usage is priced and written to the ledger and journal (one
    transaction, keyed) before CrewAI sees it, and the reservation is settled to that bill
    ($0 when no provider answered).
@@ -52,8 +53,9 @@ from activities.catalog.catalog import DEFAULT_MAX_TOKENS
 from activities.catalog.output_models import schema_hint
 from activities.crew.patches import call_stop_override, owns_retries, without_crewai_retry
 from activities.metrics import agent_metrics
-from activities.providers import call_spans
+from activities.providers import call_spans, cooldown
 from activities.providers.errors import (
+    EmptyAnswer,
     ProviderFailure,
     ProviderFatalError,
     ProvidersExhausted,
@@ -120,14 +122,14 @@ class _Link:
         self.llm = build_native_llm(
             ref, temperature=temperature, max_tokens=max_tokens, tenant=tenant
         )
-        self.cooldown_until = 0.0
+        self.cooldown = cooldown.key_for(ref, tenant)
 
     def worst_nanos(self, prompt_tokens: int) -> int:
         """The most a call of ``prompt_tokens`` input tokens can cost on this link."""
         return cost_nanos(self.price, prompt_tokens, self.max_tokens)
 
     def cooling(self, now: float) -> float:
-        return max(0.0, self.cooldown_until - now)
+        return cooldown.remaining(self.cooldown, now)
 
     def call(
         self, messages: list[dict[str, Any]], stop: list[str], **kw: Any
@@ -138,6 +140,8 @@ class _Link:
         # a retry owner is already active.
         with without_crewai_retry(), call_stop_override(self.llm, stop):
             result = self.llm.call(messages, **kw)  # type: ignore[arg-type]
+        if result is None or (isinstance(result, str) and not result.strip()):
+            raise EmptyAnswer(f"{self.ref.label} answered HTTP 200 with no content")
         after = self.llm.get_token_usage_summary()
         tokens_in = after.prompt_tokens - before.prompt_tokens
         tokens_out = after.completion_tokens - before.completion_tokens
@@ -307,9 +311,10 @@ class ChainLLM(BaseLLM):
         """Try the links in order: the first answer, priced."""
         ctx = self._ctx
         failures: list[ProviderFailure] = []
-        now = time.monotonic()
         for link in self._links:
-            wait = link.cooling(now)
+            # Checked just before each link is asked: trying the earlier links takes time,
+            # and another step may have met a 429 meanwhile.
+            wait = link.cooling(time.monotonic())
             if wait:
                 failures.append(
                     ProviderFailure(link.ref.label, "rate_limited", 429, "cooling down", wait)
@@ -334,7 +339,7 @@ class ChainLLM(BaseLLM):
                 if not failure.fails_over:
                     raise
                 if failure.kind == "rate_limited":
-                    link.cooldown_until = time.monotonic() + (failure.retry_after_s or 1.0)
+                    cooldown.rate_limited(link.cooldown, failure.retry_after_s or 1.0)
                 failures.append(failure)
                 call_spans.failed_over(failure.provider, failure.kind, failure.status)
                 _count_failover(link, failure.kind)

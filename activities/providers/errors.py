@@ -49,6 +49,11 @@ class ProviderFailure:
         return f"{self.provider}: {self.kind}{status}{after}: {self.message[:200]}"
 
 
+class EmptyAnswer(ValueError):
+    """HTTP 200 with a completion that has no content: no answer, so the call fails over.
+    Recording it would make every retry replay the same nothing from the journal."""
+
+
 class ProviderFatalError(RuntimeError):
     """A provider refused the request in a way no retry fixes (auth, bad request)."""
 
@@ -125,7 +130,12 @@ _CONNECTION_NAMES = (
     "ConnectionResetError",
     "ConnectionRefusedError",
 )
-_MALFORMED_NAMES = ("JSONDecodeError", "APIResponseValidationError", "DecodingError")
+_MALFORMED_NAMES = (
+    "JSONDecodeError",
+    "APIResponseValidationError",
+    "DecodingError",
+    "EmptyAnswer",
+)
 
 
 def classify(provider: str, exc: BaseException) -> ProviderFailure:

@@ -106,6 +106,19 @@ async def test_abandon_tokens_and_lease(backend_client: aioredis.Redis | None, p
     assert await records.begin("acme", "k", fp) == Replay(202, {"ok": True}, {})
 
 
+async def test_a_begin_sent_twice_is_still_its_owners(redis_client: aioredis.Redis, prefix: str) -> None:
+    """redis-py sends a script again when its reply timed out: the second delivery of the
+    same begin (same token) must not find "its own" lease and answer 409 for its lifetime."""
+    records = IdempotencyStore(redis_client, key_prefix=prefix)
+    first = await records.begin("acme", "k", "fp")
+    assert isinstance(first, New)
+    rkey = records.record_key("acme", "k")
+    again = await records._begin(keys=[rkey], args=["fp", first.token, 120_000])
+    assert [part.decode() if isinstance(part, bytes) else part for part in again] == ["new"]
+    other = await records.begin("acme", "k", "fp")  # another request with the same key
+    assert isinstance(other, InFlight)
+
+
 async def test_redis_down_fails_fast(prefix: str) -> None:
     down = make_client(f"redis://127.0.0.1:{closed_port()}/0", 0.5)
     records = IdempotencyStore(down, key_prefix=prefix, deadline_s=1.0)

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.engine.state import RunState
     from workflows.engine.steps import StepKinds
     from workflows.expressions import EvaluationError
+    from workflows.models import TERMINAL
 
 REJECT_BRANCHES_PATCH = "bizos-reject-branches-1"
 REUSABLE = frozenset({"succeeded", "rejected"})
@@ -36,6 +37,10 @@ class Scheduler:
         self.kinds = kinds
         self._publish = publish
         self._reject_rule: bool | None = None
+        # The resumed run's steps, fixed at start; most runs resume nothing, and the loop
+        # asks for every pending step on every pass.
+        seed = state.input.resume
+        self._seeded = seed.steps if seed is not None else None
 
     async def run(self) -> None:
         """Every step to a terminal status; raises ApplicationError when the run fails."""
@@ -73,7 +78,8 @@ class Scheduler:
                 raise ApplicationError(str(e), type=e.error_type, non_retryable=True) from None
             raise
         state.done = True
-        self._publish()
+        # No publish here: the UI text does not show `done`, and the last pass of the loop
+        # published everything it does show.
 
     def _schedule_ready(self, pending: list[str], running: dict[asyncio.Task[None], str]) -> None:
         dag = self.state.dag
@@ -107,8 +113,10 @@ class Scheduler:
     def _verdict(self, step: CompiledStep) -> str | None:
         """None = not ready yet; "skip"; "run"."""
         state = self.state
-        if any(not state.terminal(d) for d in step.after):
-            return None
+        records = state.steps
+        for d in step.after:  # a plain loop: this runs for every pending step on every pass
+            if records[d].status not in TERMINAL:
+                return None
         if step.gated_by is not None:
             choice_id, options = step.gated_by
             if not state.terminal(choice_id):
@@ -143,8 +151,9 @@ class Scheduler:
 
     def _reuse(self, sid: str) -> bool:
         """A step the run this one resumes finished: take its result instead of running it."""
-        seed = self.state.input.resume
-        step_seed = seed.steps.get(sid) if seed is not None else None
+        if self._seeded is None:
+            return False
+        step_seed = self._seeded.get(sid)
         if step_seed is None or step_seed.status not in REUSABLE:
             return False
         state, record = self.state, self.state.steps[sid]

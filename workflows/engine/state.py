@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
 _UNSET: Any = object()
 
 
-@dataclass
+@dataclass(slots=True)  # one per step of every cached run: no per-instance __dict__
 class StepState:
     status: str = "pending"
     output: Any = _UNSET

@@ -27,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.plans import PlanError, child_plan
 
 Call = Callable[[CompiledStep, Scope, int | None], Awaitable[Any]]
+_RUNNERS = {"agent": "agent", "workflow": "child", "approval": "approval", "choice": "choice"}
+"""Each step kind's method of `StepKinds`."""
 
 
 class StepKinds:
@@ -45,13 +47,8 @@ class StepKinds:
         self._plan = plan  # None: a run from before plans were carried
 
     async def execute(self, step: CompiledStep) -> None:
-        runner: dict[str, Callable[[CompiledStep], Awaitable[Any]]] = {
-            "agent": self.agent,
-            "workflow": self.child,
-            "approval": self.approval,
-            "choice": self.choice,
-        }
-        output = await runner[step.kind](step)
+        # looked up by name, not through a dict of bound methods built for every step
+        output = await getattr(self, _RUNNERS[step.kind])(step)
         if step.kind in ("agent", "workflow"):
             self.state.steps[step.id].output = output
             self.state.set_status(step.id, "succeeded")
