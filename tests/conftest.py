@@ -40,6 +40,7 @@ ISOLATED_NAMESPACES = (
     "isolated-deployment",
     "isolated-metrics",  # tests/production/test_prometheus.py: a scraped stack
     "isolated-console",  # tests/console: the admin console's app and its in-process pools
+    "isolated-fuzz",  # tests/fuzz: generated specs run on in-process workers
 )
 
 

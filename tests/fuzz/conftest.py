@@ -14,7 +14,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
+from tests.conftest import namespace_client
 from worker.pools import build_worker
 
 _HOME = tempfile.mkdtemp(prefix="bizos-hypothesis-")
@@ -30,8 +32,11 @@ FUZZ = settings(
 
 
 @pytest.fixture(scope="module")
-async def fuzz_client(temporal_client: Client) -> AsyncIterator[Client]:
-    """A client with the workflow pool and the noop agent's pool running in this process.
-    Runs carry their plan (spec text + catalog slice), so the workers need no spec files."""
-    async with build_worker(temporal_client, "workflows"), build_worker(temporal_client, "system"):
-        yield temporal_client
+async def fuzz_client(temporal_env: WorkflowEnvironment) -> AsyncIterator[Client]:
+    """A client with the workflow pool and the noop agent's pool running in this process, on
+    a namespace of its own (the session's core worker already polls the default one's
+    queues from this process, and a second worker there is refused). Runs carry their plan
+    (spec text + catalog slice), so the workers need no spec files."""
+    client = await namespace_client(temporal_env, "isolated-fuzz")
+    async with build_worker(client, "workflows"), build_worker(client, "system"):
+        yield client
