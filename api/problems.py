@@ -80,11 +80,9 @@ def problem_response(
     request: Request, status: int, title: str, detail: str, kind: str, **extra: Any
 ) -> Response:
     html = getattr(request.app.state, "html_problem", None)
-    if (
-        html is not None
-        and request.url.path.startswith("/admin")
-        and "text/html" in (request.headers.get("accept", ""))
-    ):  # a console page: the same problem as a page a person can read
+    from api.console import wants_html  # the console imports this module: not at the top
+
+    if html is not None and wants_html(request):  # a console page: a page a person can read
         return html(request, status, title, detail)  # type: ignore[no-any-return]
     body = {
         "type": PROBLEM_TYPE + kind,

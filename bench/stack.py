@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.harness import free_port
 from starters.devserver import DevServer
 from starters.stack import (
     API_READY_MARK,
@@ -43,12 +43,6 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 UNLIMITED_PER_MINUTE = "10000000"
 DEFAULT_POOLS = ("workflows", "agents")
 
-
-def free_port() -> int:
-    """A port nobody listens on now (the kernel's pick; the short race is acceptable)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def clean_environ() -> dict[str, str]:

@@ -691,11 +691,11 @@ class Store:
         is None): its stored step outputs, its agents' live activity (tool calls and messages
         shown in the console) and its blob references (the blobs nothing else references go
         at the next `gc_blobs`)."""
-        from store import activity_events, outputs
+        from store import outputs
 
         refs = await self.blobs.delete_run(workflow_id, run_id)
         rows = await outputs.delete_run_outputs(self.engine, workflow_id, run_id)
-        events = await activity_events.delete_activity_events(self.engine, workflow_id, run_id)
+        events = await self.delete_activity_events(workflow_id, run_id)
         return RunDataDeleted(blob_refs=refs, outputs=rows, activity_events=events)
 
     # blobs: files and big outputs shared by every worker, passed as `blob://` refs

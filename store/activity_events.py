@@ -43,15 +43,6 @@ MAX_LIMIT = 5000
 # (the store's migration lock uses the one-argument form, a separate key space).
 PG_LOCK_CLASS = 0x61637476
 
-KINDS = (
-    "step_started",
-    "tool_started",
-    "tool_finished",
-    "tool_failed",
-    "llm_message",
-    "step_finished",
-    "step_failed",
-)
 """The kinds agent steps write (the column takes any short name)."""
 
 

@@ -16,6 +16,8 @@ import celpy
 from celpy import celtypes
 from lark import Token, Tree
 
+from workflows.spec import EXPRESSION_LIMIT
+
 ROOTS = ("params", "steps", "approvals", "choices")
 FOREACH_ROOTS = ("item", "index")
 _MACROS = {"all", "exists", "exists_one", "map", "filter"}
@@ -68,7 +70,8 @@ def _eval_message(e: Exception) -> str:
     return str(args[0]) if args else str(e)
 
 
-MAX_EXPRESSION_CHARS = 2000
+MAX_EXPRESSION_CHARS = EXPRESSION_LIMIT  # the spec language's one limit
+
 # The evaluator recurses once per level of the parse tree (a bracket adds ~50 levels, a `!`
 # or `&&` one): past ~250 it hits Python's recursion limit inside a workflow task, which would
 # fail the task again and again; the deepest expression of the shipped templates is ~40.

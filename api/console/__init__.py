@@ -20,20 +20,11 @@ STATIC = Path(__file__).parent / "static"
 
 
 def _error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
-    from api.console.render import env
+    from api.console.render import layout
 
     user = getattr(request.state, "console_user", None)
-    html = env.get_template("error.html").render(
-        request=request,
-        user=user,
-        csrf_token=user.csrf if user is not None else "",
-        flashes=[],
-        section="",
-        status=status,
-        title=title,
-        detail=detail,
-    )
-    return HTMLResponse(html, status_code=status)
+    context = {"status": status, "title": title, "detail": detail}
+    return layout(request, user, "error.html", context, status=status)
 
 
 def wants_html(request: Request) -> bool:

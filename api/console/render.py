@@ -81,12 +81,26 @@ async def page(
     """A full page: the layout (navigation, the user's tenant and role, one-off messages,
     the CSRF token every form embeds) around `template`."""
     flashes = await take_flashes(request, user) if user is not None else []
+    return layout(request, user, template, context, status=status, section=section, flashes=flashes)
+
+
+def layout(
+    request: Request,
+    user: ConsoleUser | None,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    section: str = "",
+    flashes: list[list[str]] | None = None,
+) -> HTMLResponse:
+    """`template` in the layout, without touching the session (error pages use it too)."""
     _csrf_token.set(user.csrf if user is not None else "")
     html = env.get_template(template).render(
         request=request,
         user=user,
         csrf_token=user.csrf if user is not None else "",
-        flashes=flashes,
+        flashes=flashes or [],
         section=section,
         temporal_ui=console_settings(request).temporal_ui_url.rstrip("/"),
         namespace=_namespace(request),

@@ -15,7 +15,6 @@ http stack; on behind TLS), ``BIZOS_CONSOLE_SESSION_TTL_S`` (idle lifetime, defa
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -30,7 +29,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth import RANK, Role
-from api.redis_conn import UNAVAILABLE_ERRORS, LimitsUnavailable
+from api.redis_conn import guarded
 
 COOKIE = "bizos_session"
 CSRF_FIELD = "csrf_token"
@@ -110,11 +109,9 @@ class SessionStore:
         )
 
     async def _call(self, what: str, coro: Any) -> Any:
-        try:
-            async with asyncio.timeout(self._deadline_s):
-                return await coro
-        except UNAVAILABLE_ERRORS as e:
-            raise LimitsUnavailable(f"Redis is unreachable (console session {what}): {e}") from e
+        # the limits' own guard: unreachable Redis -> LimitsUnavailable -> 503 + Retry-After
+        async with guarded(f"console session {what}", self._deadline_s):
+            return await coro
 
     async def create(self, user: ConsoleUser) -> str:
         session_id = secrets.token_urlsafe(32)

@@ -8,20 +8,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from starters.devserver import port_open
+from starters.stack import stop_processes
+from tests.api.redis_support import closed_port
+
 PG_VERSION = "15"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+free_port = closed_port  # a port nobody listens on now: the kernel's pick
 
 
 def wait_port(port: int, *, up: bool, timeout_s: float = 60.0, what: str = "") -> None:
@@ -29,10 +29,8 @@ def wait_port(port: int, *, up: bool, timeout_s: float = 60.0, what: str = "") -
     deadline = time.monotonic() + timeout_s
     delay = 0.05
     while time.monotonic() < deadline:
-        with socket.socket() as s:
-            s.settimeout(0.2)
-            if (s.connect_ex(("127.0.0.1", port)) == 0) == up:
-                return
+        if port_open("127.0.0.1", port) == up:
+            return
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
     raise AssertionError(f"{what or port} not {'up' if up else 'down'} after {timeout_s:.0f}s")
@@ -137,13 +135,8 @@ class RedisServer:
         wait_port(self.port, up=False, what="Redis")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_processes([self.proc], 10.0)
 
 
 def sigkill_pid(pid: int) -> None:

@@ -33,3 +33,16 @@ async def store(settings: StoreSettings) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def fresh_settings(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StoreSettings]:
+    """An empty database of its own, for migration tests (the session schema stays at
+    head for the other tests)."""
+    if request.param == "sqlite":
+        yield StoreSettings(home=tmp_path)
+        return
+    async with temporary_pg_schema("bizos_migration") as settings:
+        yield settings

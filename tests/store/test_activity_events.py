@@ -6,11 +6,8 @@ to one workflow misses nothing, and the migration from 0006 keeps every row."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 
@@ -18,7 +15,6 @@ from store import Store, StoreSettings
 from store.activity_events import MAX_TEXT, PG_LOCK_CLASS, NewActivityEvent, append_in
 from store.engine import create_engine
 from store.migrate import alembic_config, current_revision, upgrade
-from store.testing import temporary_pg_schema
 from tests.support import eventually
 
 
@@ -125,18 +121,6 @@ async def test_a_tail_misses_nothing_while_writers_append_concurrently(store: St
             e.seq for e in await store.list_activity_events(wf, limit=total) if e.step == f"s{w}"
         ]
         assert seqs == list(range(batches * per_batch))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def fresh_settings(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[StoreSettings]:
-    """An empty database of its own (the session schema stays at head for the other tests)."""
-    if request.param == "sqlite":
-        yield StoreSettings(home=tmp_path)
-        return
-    async with temporary_pg_schema("bizos_activity_migration") as settings:
-        yield settings
 
 
 async def _migrate(settings: StoreSettings, action: str, revision: str) -> None:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +18,6 @@ from store.approvers import ApproverGroupNotFound
 from store.engine import create_engine
 from store.migrate import alembic_config, current_revision, upgrade
 from store.tenants import TenantNotFound
-from store.testing import temporary_pg_schema
 from workflows.models import DecisionLogEntry
 
 
@@ -145,18 +142,6 @@ async def test_a_link_token_is_used_once_even_when_used_concurrently(store: Stor
     # A use whose decision was never applied can be released and the link used again.
     await store.release_link_token(jti)
     assert await store.use_link_token(jti, tenant, "alice") is True
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def fresh_settings(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[StoreSettings]:
-    """An empty database of its own (the session schema stays at head for the other tests)."""
-    if request.param == "sqlite":
-        yield StoreSettings(home=tmp_path)
-        return
-    async with temporary_pg_schema("bizos_approvals_migration") as settings:
-        yield settings
 
 
 async def test_0006_downgrades_and_upgrades_again(fresh_settings: StoreSettings) -> None:

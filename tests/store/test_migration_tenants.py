@@ -5,12 +5,9 @@ rows, and after the upgrade to head every row is still there; the agent configur
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from store import Store, StoreSettings
 from store.engine import create_engine
 from store.migrate import alembic_config, current_revision, upgrade
-from store.testing import temporary_pg_schema
 
 BEFORE = "0004_priced_as"
 HEAD = "0007_activity_events"  # upgrade() goes to the newest revision
@@ -179,18 +175,6 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         }
     ],
 }
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def fresh_settings(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[StoreSettings]:
-    """An empty database of its own (the session schema is already at head)."""
-    if request.param == "sqlite":
-        yield StoreSettings(home=tmp_path)
-        return
-    async with temporary_pg_schema("bizos_migration_test") as settings:
-        yield settings
 
 
 async def _upgrade_to(engine: AsyncEngine, schema: str | None, revision: str) -> None:

@@ -28,7 +28,7 @@ from api.console.session import Approver, ConsoleUser, Viewer
 from api.problems import Problem
 from api.routes.executions import DecisionBody, submit_decision, waiting_approvals
 from api.routes.workflows import tenant_handle
-from starters.estimate import ESTIMATE_KEY_PREFIX
+from starters.estimate import is_estimate_id
 from workflows.digest import outputs_digest
 from workflows.models import Progress, ResumeSeed, StepProgress
 
@@ -77,11 +77,6 @@ def where(step: StepProgress | dict[str, Any]) -> str:
     return text
 
 
-def is_estimate(execution_id: str) -> bool:
-    parts = execution_id.split(".")
-    return len(parts) > 2 and parts[2].startswith(ESTIMATE_KEY_PREFIX)
-
-
 def may_decide(user: ConsoleUser, approvers: list[str] | None) -> bool:
     return user.may("approver") and (approvers is None or user.name in approvers)
 
@@ -92,7 +87,8 @@ def may_decide(user: ConsoleUser, approvers: list[str] | None) -> bool:
 @router.get("/approvals", response_class=HTMLResponse)
 async def inbox(request: Request, user: Viewer) -> HTMLResponse:
     # an estimate (a priced offline run the launcher drives) decides its own waits
-    rows = [r for r in await waiting_approvals(request, user) if not is_estimate(r["execution_id"])]
+    waiting = await waiting_approvals(request, user)
+    rows = [r for r in waiting if not is_estimate_id(r["execution_id"])]
     now = datetime.now(UTC)
     for row in rows:
         row["deadline_at"] = datetime.fromisoformat(row["deadline"]) if row["deadline"] else None

@@ -52,6 +52,7 @@ from starters.estimate import (
 )
 from starters.runs import ESTIMATE_MEMO_KEY
 from workflows.compiler import CompiledDag, CompiledStep
+from workflows.mermaid import duration_text
 from workflows.models import RunInput
 from workflows.registry import DEFAULT_SPEC_DIR, EXAMPLES_DIR, default_registry
 
@@ -120,13 +121,7 @@ def _card(dag: CompiledDag) -> dict[str, Any]:
 
 
 def _duration(d: timedelta | None) -> str:
-    if d is None:
-        return ""
-    seconds = int(d.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return duration_text(d) if d is not None else ""
 
 
 def _people(step: CompiledStep) -> str:
