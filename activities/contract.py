@@ -124,6 +124,14 @@ class AgentStepInput(BaseModel):
         description="revise round of the step (0 = its first run); part of every key of its "
         "calls, so a re-run never gets an earlier round's answers back",
     )
+    attempt_base: int = Field(
+        default=0,
+        ge=0,
+        # left out when 0: inputs stay readable by workers from before the field
+        exclude_if=lambda v: v == 0,
+        description="attempts spent by earlier schedulings of this step (the workflow "
+        "schedules it again when its worker was lost): its attempt is this + Temporal's",
+    )
 
     @property
     def idempotency_key(self) -> str:
@@ -187,8 +195,9 @@ class AgentStepResult(BaseModel):
     )
     failed_tools: list[str] = Field(default_factory=list, description="those tools, by name")
     tool_calls_omitted: int = Field(
-        default=0, description="tool calls left out of `tool_calls` (only the first and last "
-        "MAX_TOOL_CALL_RECORDS/2 are listed: the result travels in history)"
+        default=0,
+        description="tool calls left out of `tool_calls` (only the first and last "
+        "MAX_TOOL_CALL_RECORDS/2 are listed: the result travels in history)",
     )
     budget_alerts: list[int] = Field(
         default_factory=list,

@@ -11,45 +11,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio.service import RPCError, RPCStatusCode
 
+from store.unreachable import database_down, raised_by_database_driver
+
 RETRY_AFTER_S = 5
 _TEMPORAL_DOWN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
-
-
-def database_down(exc: BaseException) -> bool:
-    """True for errors that mean "the database cannot be reached now"."""
-    import asyncpg
-
-    if isinstance(exc, PoolTimeout | OperationalError):
-        return True  # no connection from the pool in time; SQLite's "unable to open", locks
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        exc = exc.orig if exc.orig is not None else exc
-        exc = getattr(exc, "__cause__", None) or exc  # the asyncpg error under the adapter's
-    return isinstance(
-        exc,
-        OSError  # refused, reset, unreachable (ConnectionError is one)
-        | TimeoutError
-        | asyncpg.PostgresConnectionError  # the connection died mid-use
-        | asyncpg.CannotConnectNowError  # starting up or shutting down
-        | asyncpg.InterfaceError,  # "connection is closed"
-    )
-
-
-def raised_by_database_driver(exc: BaseException) -> bool:
-    """True when `exc` came out of asyncpg or SQLAlchemy (asyncpg's connect lets a refused
-    connection's OSError through unwrapped; one from anywhere else is not the database's)."""
-    tb = exc.__traceback__
-    while tb is not None:
-        module = tb.tb_frame.f_globals.get("__name__", "")
-        if module.startswith(("asyncpg", "sqlalchemy")):
-            return True
-        tb = tb.tb_next
-    return False
 
 
 def temporal_down(exc: RPCError) -> bool:

@@ -85,6 +85,9 @@ def write_specs(d: Path) -> None:
         (d / "versions" / f"{name}@1.yaml").write_text(text)
 
 
+CACHE_ENV = "BIZOS_POOL_WORKFLOWS_MAX_CACHED_WORKFLOWS"  # worker.pools.tuning_for
+
+
 class Proc:
     def __init__(self, args: list[str], env: dict[str, str], log: Path):
         self.popen = subprocess.Popen(
@@ -116,8 +119,14 @@ class Proc:
 
 
 @contextmanager
-def bench_workers(address: str, spec_dir: Path, tmp: Path, tag: str) -> Iterator[tuple[Proc, Proc]]:
+def bench_workers(
+    address: str, spec_dir: Path, tmp: Path, tag: str, cache: int | None = None
+) -> Iterator[tuple[Proc, Proc]]:
+    """The two bench workers; `cache`: the workflow worker's max_cached_workflows (None: the
+    pool's tuning)."""
     env = dict(os.environ, TEMPORAL_ADDRESS=address, **{SPEC_DIRS_ENV: str(spec_dir)})
+    if cache is not None:
+        env[CACHE_ENV] = str(cache)
     wf = Proc([sys.executable, "-m", "bench.bench_worker", "workflows"], env, tmp / f"wf-{tag}.log")
     ag = Proc([sys.executable, "-m", "bench.bench_worker", "agents"], env, tmp / f"ag-{tag}.log")
     try:
@@ -234,8 +243,11 @@ def stock_server(tmp: Path, port: int) -> Iterator[str]:
         proc.wait(30)
 
 
-async def parked(address: str, spec_dir: Path, tmp: Path, n: int) -> dict[str, float]:
-    with bench_workers(address, spec_dir, tmp, "park") as (wf, _):
+async def parked(
+    address: str, spec_dir: Path, tmp: Path, n: int, cache: int | None = None
+) -> dict[str, float]:
+    """`n` runs parked on an approval, every one cached when `cache` covers them."""
+    with bench_workers(address, spec_dir, tmp, "park", cache) as (wf, _):
         client = await connect(address)
         dag = load_registry().by_name("bench_park")
         marker = uuid.uuid4().hex[:8]
@@ -287,6 +299,7 @@ async def parked(address: str, spec_dir: Path, tmp: Path, n: int) -> dict[str, f
         "runs": n,
         "rss_idle_mb": rss_idle,
         "rss_parked_mb": rss_parked,
+        "kb_per_run": (rss_parked - rss_idle) * 1024 / n,
         "start_s": started_s,
         "approve_all_s": approve_s,
     }
@@ -334,6 +347,7 @@ async def measure(
     repeats: int = 1,
     log: Callable[[str], None] = lambda _m: None,
     stock: bool = True,
+    parked_cache: int | None = None,
 ) -> dict[str, Any]:
     """Every figure of this module; each list holds one sample per repeat.
 
@@ -371,7 +385,7 @@ async def measure(
                         for _ in range(repeats)
                     ]
             log(f"{parked_n} runs parked on approvals")
-            out["park"] = await parked(server.address, spec_dir, tmp, parked_n)
+            out["park"] = await parked(server.address, spec_dir, tmp, parked_n, parked_cache)
         finally:
             server.stop()
     finally:

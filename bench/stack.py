@@ -44,7 +44,6 @@ UNLIMITED_PER_MINUTE = "10000000"
 DEFAULT_POOLS = ("workflows", "agents")
 
 
-
 def clean_environ() -> dict[str, str]:
     """This process's environment without provider keys or BIZOS_* settings."""
     return {
@@ -137,13 +136,15 @@ async def bench_stack(
     env: Mapping[str, str] | None = None,
     pool_env: Mapping[str, Mapping[str, str]] | None = None,
     agent_threads: int = 8,
+    replicas: Mapping[str, int] | None = None,
     keep_logs: Path | None = None,
 ) -> AsyncIterator[BenchStack]:
     """Start the stack; yield once every worker polls and the API listens; stop all of it
     and drop its schema, Redis keys and home on exit. `env` goes to every process;
     `pool_env[name]` to one (`workflows`, `agents`, …, `api`); `keep_logs`: a directory
     the processes' logs are copied to first (an error type in the figures is explained
-    there)."""
+    there); `replicas[name]`: that many processes of one pool (`worker-<pool>`,
+    `worker-<pool>-2`, …), as a deployment scales a pool."""
     home = Path(tempfile.mkdtemp(prefix="bizos-bench-"))
     prefix = f"bizos-bench-{uuid.uuid4().hex[:8]}"
     try:
@@ -177,9 +178,9 @@ async def bench_stack(
                 for pool in pools:
                     penv = dict(base, **(pool_env or {}).get(pool, {}))
                     args = ["worker", "--pool", pool, "--metrics-port", "0"]
-                    procs[f"worker-{pool}"] = _spawn(
-                        f"worker-{pool}", args, penv, home, POLLING_MARK
-                    )
+                    for i in range((replicas or {}).get(pool, 1)):
+                        name = f"worker-{pool}" + (f"-{i + 1}" if i else "")
+                        procs[name] = _spawn(name, args, penv, home, POLLING_MARK)
                 aenv = dict(base, **(pool_env or {}).get("api", {}))
                 procs["api"] = _spawn(
                     "api", ["api", "--port", str(api_port)], aenv, home, API_READY_MARK

@@ -9,9 +9,10 @@ per execution is the real ledger arithmetic.
    CPU and RSS of every process (sampled every 0.5 s), cost per execution;
 2. **parked**: N runs parked on their approval, worker RSS parked, then every run approved
    through the API at once: time until every decision is applied and until all complete.
-   Measured on two stacks in the same run — the workflow cache as tuned (worker/pools.py)
-   and on the other side of N (see `cache_variants`) — so the difference is the cache's,
-   on the same machine at the same time.
+   At the default size measured on two stacks in the same run — the workflow cache as
+   tuned (worker/pools.py) and on the other side of N (see `cache_variants`) — so the
+   difference is the cache's, on the same machine at the same time; at `--full` (5,000
+   parked) once, as tuned, with the agent pool as two processes (`FULL_AGENT_PROCESSES`).
 """
 
 from __future__ import annotations
@@ -29,22 +30,27 @@ from worker.pools import WORKFLOWS_POOL, tuning_for
 
 TITLE = "concurrent executions through the HTTP API (agent steps + one approval, priced offline)"
 CONNECTIONS = 64
+_CACHE_ENV = "BIZOS_POOL_WORKFLOWS_MAX_CACHED_WORKFLOWS"
 SAMPLE_S = 0.5
+FULL_AGENT_PROCESSES = 2
+"""At `--full` the agent pool runs as two processes, as a deployment scales a pool: one
+process tops out near one core (the agent loop and tools share one GIL), and 5,000 runs'
+agent steps are the phase's work."""
 
 
-def cache_variants(parked_n: int, *, smoke: bool) -> list[tuple[str, dict[str, str]]]:
-    """The workflow pool as tuned (worker/pools.py) and, for contrast in the same run, with
-    the cache on the other side of `parked_n`: every parked run cached when the tuned cache
-    is smaller (what holding them all costs in RSS), a quarter of them when it is larger
-    (what evictions cost in decision time). Not at smoke size: proves nothing there."""
-    variants: list[tuple[str, dict[str, str]]] = [("tuned", {})]
-    if smoke:
-        return variants
+def cache_variants(parked_n: int, size: str) -> list[tuple[str, dict[str, str]]]:
+    """The workflow pool's cache for the parked phase. Default size: as tuned
+    (worker/pools.py) and, for contrast in the same run, on the other side of `parked_n` —
+    every parked run cached when the tuned cache is smaller (what holding them all costs in
+    RSS), a quarter of them when it is larger (what evictions cost in decision time).
+    Smoke and `--full`: as tuned only (at 5,000 parked the other side — every run cached —
+    is `bizos bench core --full`'s parked figure, without the agent steps' hour)."""
+    if size != "default":
+        return [("tuned", {})]
     cache = tuning_for(WORKFLOWS_POOL).max_cached_workflows
     other = parked_n + 100 if cache < parked_n else max(1, parked_n // 4)
     label = f"cache {other:,} (" + ("all cached)" if other > parked_n else "evicting)")
-    variants.append((label, {"BIZOS_POOL_WORKFLOWS_MAX_CACHED_WORKFLOWS": str(other)}))
-    return variants
+    return [("tuned", {}), (label, {_CACHE_ENV: str(other)})]
 
 
 def _since() -> datetime:
@@ -237,15 +243,23 @@ async def run(opts: SuiteOptions) -> SuiteResult:
     sizes: list[int] = opts.pick(smoke=[5], default=[100, 1000], full=[100, 1000, 5000])
     parked_n: int = opts.pick(smoke=5, default=1000, full=5000)
     repeats = opts.repeats_or(1)  # a 1,000-run phase is minutes: one repeat unless asked
-    variants = cache_variants(parked_n, smoke=opts.size == "smoke")
-    meta: dict[str, Any] = {"sizes": sizes, "parked": parked_n, "connections": CONNECTIONS}
+    variants = cache_variants(parked_n, opts.size)
+    agent_processes = opts.pick(smoke=1, default=1, full=FULL_AGENT_PROCESSES)
+    meta: dict[str, Any] = {
+        "sizes": sizes,
+        "parked": parked_n,
+        "connections": CONNECTIONS,
+        "agent_processes": agent_processes,
+    }
     rows: list[Row] = []
     load: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
     parked: dict[str, list[dict[str, Any]]] = {}
     for label, wf_env in variants:
         opts.log(f"stack ({label}) starting")
-        async with bench_stack(pool_env={"workflows": wf_env}) as stack:
-            if label == "tuned":
+        async with bench_stack(
+            pool_env={"workflows": wf_env}, replicas={"agents": agent_processes}
+        ) as stack:
+            if label == variants[0][0]:  # the load phases once, on the first stack
                 for n in sizes:
                     for _ in range(repeats):
                         load[n].append(await load_phase(stack, n, opts.log))

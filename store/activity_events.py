@@ -27,6 +27,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from store.engine import write_transaction
 from store.tables import ActivityEventRecord, as_utc, utcnow
 
 _EVENTS = ActivityEventRecord.__table__  # type: ignore[attr-defined]
@@ -138,7 +139,7 @@ async def append_activity_events(engine: AsyncEngine, rows: Sequence[NewActivity
     skipped (a repeated flush is a no-op)."""
     if not rows:
         return
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         await append_in(conn, rows)
 
 
@@ -199,6 +200,6 @@ async def delete_activity_events(
     query = delete(_EVENTS).where(_EVENTS.c.workflow_id == workflow_id)
     if run_id is not None:
         query = query.where(_EVENTS.c.run_id == run_id)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(query)
     return int(result.rowcount or 0)

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.engine import write_transaction
 from store.records import (
     APPROVER_GROUP_PATTERN,
     MAX_GROUP_MEMBERS,
@@ -99,7 +100,7 @@ async def put_group(
     await require_tenant(engine, tenant)
     now = utcnow()
     body = json.dumps([m.model_dump() for m in members])
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         created = await insert_ignore(
             conn,
             _GROUPS,
@@ -147,7 +148,7 @@ async def list_groups(engine: AsyncEngine, tenant: str) -> list[ApproverGroupInf
 async def delete_group(engine: AsyncEngine, tenant: str, name: str) -> None:
     """Delete a group (`ApproverGroupNotFound` when the tenant has none of that name).
     Waits that snapshotted it keep their snapshot."""
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(
             delete(_GROUPS).where(_GROUPS.c.tenant == tenant, _GROUPS.c.name == name)
         )
@@ -168,7 +169,7 @@ async def record_decision(engine: AsyncEngine, entry: BaseModel) -> bool:
     """Log a decision, timeout or escalation (a `workflows.models.DecisionLogEntry`, or any
     model with its fields). Idempotent: True when this call wrote the row."""
     info = DecisionInfo.model_validate(entry.model_dump())
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         return await insert_ignore(
             conn,
             _DECISIONS,
@@ -249,7 +250,7 @@ async def list_decisions(
 async def use_link_token(engine: AsyncEngine, jti: str, tenant: str, by: str) -> bool:
     """Mark a link token used; False when it was used before. A unique insert, so of two
     concurrent uses exactly one gets True."""
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         return await insert_ignore(
             conn,
             _USED,
@@ -260,7 +261,7 @@ async def use_link_token(engine: AsyncEngine, jti: str, tenant: str, by: str) ->
 async def release_link_token(engine: AsyncEngine, jti: str) -> None:
     """Forget a use whose decision the workflow refused before applying anything, so the
     person can try the link again once the refusal's cause is gone (e.g. no worker)."""
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         await conn.execute(delete(_USED).where(_USED.c.jti == jti[:64]))
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.engine import write_transaction
 from store.records import AuditEntry
 from store.tables import AuditRecord, as_utc, utcnow
 
@@ -26,7 +27,7 @@ async def audit(
     target: str,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         await conn.execute(
             _AUDIT.insert().values(
                 tenant=tenant,

@@ -15,22 +15,21 @@ such reservations to the bill their call journalled if there is one, and *charge
 in full (`settle_dead_attempts`). A charged reservation that is settled after all (the
 attempt was only slow) turns into its bill.
 
-Every change takes the pool row's lock first — ``SELECT … FOR UPDATE`` on PostgreSQL,
-``BEGIN IMMEDIATE`` (the database's write lock) on SQLite — so concurrent reservers, in one
-process or many, never overshoot the cap. Alerts: when spent (settled + charged) reaches
-75 / 90 / 100 % of the cap, a `budget_alerts` row is written once per threshold, in the same
-transaction.
+Every change takes the pool row's lock first — ``SELECT … FOR UPDATE`` on PostgreSQL, the
+database's write lock on SQLite (`store.engine.write_transaction`) — so concurrent
+reservers, in one process or many, never overshoot the cap. Alerts: when spent (settled +
+charged) reaches 75 / 90 / 100 % of the cap, a `budget_alerts` row is written once per
+threshold, in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from store.engine import write_transaction
 from store.records import (
     BUDGET_ALERT_THRESHOLDS,
     BudgetAlert,
@@ -53,26 +52,6 @@ _ALERTS = BudgetAlertRecord.__table__  # type: ignore[attr-defined]
 _LEDGER = LedgerEntry.__table__  # type: ignore[attr-defined]
 
 RESERVED, SETTLED, CHARGED = "reserved", "settled", "charged"
-
-
-@asynccontextmanager
-async def _locked(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A write transaction. SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock
-    before anything is read (a deferred transaction would read, then fail or race when it
-    upgrades to write); other writers wait for it (busy timeout). PostgreSQL: a plain
-    transaction; callers lock the pool row with ``FOR UPDATE``."""
-    if engine.dialect.name != "sqlite":
-        async with engine.begin() as conn:
-            yield conn
-        return
-    async with engine.connect() as conn:
-        await conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            await conn.rollback()
-            raise
-        await conn.commit()
 
 
 async def _lock_pool(conn: AsyncConnection, pool: str) -> dict[str, Any] | None:
@@ -100,7 +79,7 @@ async def reserve(
     if worst_nanos < 0 or cap_nanos < 0:
         raise ValueError("a reservation and a cap are never negative")
     now = utcnow()
-    async with _locked(engine) as conn:
+    async with write_transaction(engine) as conn:
         await insert_ignore(
             conn,
             _POOLS,
@@ -161,7 +140,7 @@ async def settle(engine: AsyncEngine, key: str, billed_nanos: int) -> bool:
     it was settled already (idempotent: the first settlement stands)."""
     if billed_nanos < 0:
         raise ValueError("a bill is never negative")
-    async with _locked(engine) as conn:
+    async with write_transaction(engine, reads_first=True) as conn:
         found = await conn.execute(select(_RESERVATIONS.c.pool).where(_RESERVATIONS.c.key == key))
         first = found.first()
         if first is None:
@@ -219,7 +198,7 @@ async def settle_dead_attempts(
         )
     if not pools:
         return report
-    async with _locked(engine) as conn:
+    async with write_transaction(engine, reads_first=True) as conn:
         for pool in pools:  # in order: two steps locking the same pools never deadlock
             await _lock_pool(conn, pool)
         rows = (

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.engine import write_transaction
 from store.records import TENANT_ID_PATTERN, ConfigVersionInfo
 from store.tables import AgentConfigActive, AgentConfigVersion, RunConfigPin, utcnow
 from store.upsert import insert_ignore
@@ -62,7 +63,7 @@ async def create_version(
             if existing is not None:
                 return existing
         try:
-            async with engine.begin() as conn:
+            async with write_transaction(engine, reads_first=True) as conn:
                 latest = (
                     await conn.execute(
                         select(func.max(_VERSIONS.c.version)).where(
@@ -128,7 +129,7 @@ async def activate_version(
     engine: AsyncEngine, agent_id: str, version: int, *, tenant: str = DEFAULT_TENANT
 ) -> None:
     await get_version(engine, agent_id, version, tenant=tenant)  # refuse unknown versions
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         await _set_active(conn, tenant, agent_id, version)
 
 
@@ -200,7 +201,7 @@ async def pin_for_run(
     (``tenant``, else `tenant_of_workflow`) the first time it is asked, the same one ever
     after (0 = no stored version, catalog defaults)."""
     tenant = tenant or tenant_of_workflow(workflow_id)
-    async with engine.begin() as conn:
+    async with write_transaction(engine, reads_first=True) as conn:
         existing = (
             await conn.execute(
                 select(_PINS.c.version).where(

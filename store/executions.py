@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.engine import write_transaction
 from store.records import ExecutionInfo, ExecutionPage
 from store.tables import NANOS_PER_USD, Execution, as_utc, utcnow
 from store.upsert import insert_ignore
@@ -90,7 +91,7 @@ async def record_execution(
         "cost_nanos": 0,
         "idempotency_key": idempotency_key,
     }
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         if await insert_ignore(conn, _EXECUTIONS, values):
             return True
         result = await conn.execute(
@@ -124,7 +125,7 @@ async def update_execution_status(
     query = update(_EXECUTIONS).where(_EXECUTIONS.c.workflow_id == workflow_id)
     if run_id is not None:
         query = query.where(_EXECUTIONS.c.run_id == run_id)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(query.values(**values))
     return bool(result.rowcount)
 

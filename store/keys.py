@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.engine import write_transaction
 from store.records import ROLES, KeyInfo, Principal
 from store.tables import ApiKey, as_utc, utcnow
 from store.tenants import require_tenant
@@ -106,7 +107,7 @@ async def create_key(
         key_id = KEY_ID_PREFIX + secrets.token_hex(_KEY_ID_HEX // 2)
         secret = secrets.token_urlsafe(32)  # 256 bits
         try:
-            async with engine.begin() as conn:
+            async with write_transaction(engine) as conn:
                 await conn.execute(
                     _KEYS.insert().values(
                         id=key_id,
@@ -152,7 +153,7 @@ async def get_key(engine: AsyncEngine, tenant: str, key_id: str) -> KeyInfo:
 async def revoke_key(engine: AsyncEngine, tenant: str, key_id: str) -> KeyInfo:
     """Revoke a key of ``tenant`` (another tenant's key is not found). Revoking a revoked
     key keeps its first revocation time."""
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         await conn.execute(
             update(_KEYS)
             .where(_KEYS.c.tenant == tenant, _KEYS.c.id == key_id, _KEYS.c.revoked_at.is_(None))
@@ -197,7 +198,7 @@ async def principal_for_key(
         return None
     last = row.last_used_at
     if last is None or now - as_utc(last) >= LAST_USED_GRANULARITY:
-        async with engine.begin() as conn:
+        async with write_transaction(engine) as conn:
             await conn.execute(
                 update(_KEYS)
                 .where(

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.engine import write_transaction
 from store.records import (
     BilledCall,
     CallKey,
@@ -77,7 +78,7 @@ async def record_billed_call(engine: AsyncEngine, call: BilledCall) -> bool:
     """Journal + ledger for one answered call. False when it was already recorded."""
     key = call.key
     now = utcnow()
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         inserted = await insert_ignore(
             conn,
             _LEDGER,
@@ -129,7 +130,7 @@ async def record_estimated_calls(engine: AsyncEngine, calls: Sequence[EstimatedC
     """Ledger rows of offline calls, in one transaction; how many were new."""
     inserted = 0
     now = utcnow()
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         for call in calls:
             inserted += await insert_ignore(
                 conn,
@@ -177,7 +178,7 @@ async def lookup_call(engine: AsyncEngine, key: CallKey) -> JournalHit | None:
 
 
 async def record_reuse(engine: AsyncEngine, reuse: ReusedCall) -> bool:
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         return await insert_ignore(
             conn,
             _LEDGER,

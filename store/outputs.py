@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.engine import write_transaction
 from store.tables import StepOutput, utcnow
 from store.upsert import insert_ignore, insert_or_replace
 
@@ -43,7 +44,7 @@ async def put_output(
         "size_bytes": len(body.encode()),
         "created_at": utcnow(),
     }
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         if replace:
             await insert_or_replace(conn, _OUTPUTS, row, key=("ref",))
         else:
@@ -64,6 +65,6 @@ async def delete_run_outputs(engine: AsyncEngine, workflow_id: str, run_id: str 
     cond = _OUTPUTS.c.workflow_id == workflow_id
     if run_id is not None:
         cond = cond & (_OUTPUTS.c.run_id == run_id)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(delete(_OUTPUTS).where(cond))
     return int(result.rowcount or 0)

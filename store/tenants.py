@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.engine import write_transaction
 from store.records import TENANT_ID_PATTERN, TenantInfo
 from store.tables import NANOS_PER_USD, Tenant, as_utc, utcnow
 
@@ -68,7 +69,7 @@ async def create_tenant(
         "created_at": utcnow(),
     }
     try:
-        async with engine.begin() as conn:
+        async with write_transaction(engine) as conn:
             await conn.execute(_TENANTS.insert().values(**values))
     except IntegrityError:
         raise TenantExists(f"tenant {tenant_id!r} exists already") from None

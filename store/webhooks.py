@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.engine import write_transaction
 from store.records import WebhookDeliveryInfo, WebhookEndpointInfo
 from store.tables import WebhookDelivery, WebhookEndpoint, as_utc, utcnow
 from store.tenants import require_tenant
@@ -76,7 +77,7 @@ async def create_endpoint(
     await require_tenant(engine, tenant)
     endpoint_id = "wh_" + secrets.token_hex(8)
     secret = secret or secrets.token_urlsafe(32)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         await conn.execute(
             _ENDPOINTS.insert().values(
                 id=endpoint_id,
@@ -147,7 +148,7 @@ async def update_endpoint(
     if events is not None:
         values["events"] = json.dumps(sorted(set(events)))
     if values:
-        async with engine.begin() as conn:
+        async with write_transaction(engine) as conn:
             await conn.execute(
                 update(_ENDPOINTS)
                 .where(_ENDPOINTS.c.tenant == tenant, _ENDPOINTS.c.id == endpoint_id)
@@ -160,7 +161,7 @@ async def disable_endpoint(
     engine: AsyncEngine, tenant: str, endpoint_id: str
 ) -> WebhookEndpointInfo:
     """Stop sending to an endpoint (kept for its delivery history)."""
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         await conn.execute(
             update(_ENDPOINTS)
             .where(
@@ -183,7 +184,7 @@ async def enqueue_delivery(
     payload: dict[str, Any],
 ) -> bool:
     """Queue an event for an endpoint; False when it was queued before."""
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         return await insert_ignore(
             conn,
             _DELIVERIES,
@@ -210,7 +211,7 @@ async def record_delivery_attempt(
     at: datetime | None = None,
 ) -> None:
     """Count an attempt: delivered, or its error (``give_up``: status failed)."""
-    async with engine.begin() as conn:
+    async with write_transaction(engine, reads_first=True) as conn:
         row = (
             await conn.execute(
                 select(_DELIVERIES.c.attempts).where(_DELIVERIES.c.id == delivery_id)

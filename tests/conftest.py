@@ -27,6 +27,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 # the in-process ones of other tests never take each other's tasks.
 ISOLATED_NAMESPACES = (
     "isolated-kill",
+    "isolated-lost",  # tests/core/test_durability.py: workers lost under a step
     "isolated-versions",
     "isolated-agents",
     "isolated-plans",

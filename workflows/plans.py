@@ -64,18 +64,26 @@ def build_plan(
     return plan
 
 
-_compiled: OrderedDict[str, CompiledDag] = OrderedDict()
+# plan hash -> (the plan compiled, the plan itself: the one copy the worker's runs share)
+_compiled: OrderedDict[str, tuple[CompiledDag, RunPlan]] = OrderedDict()
 _lock = threading.Lock()
 
 
 def compile_plan(plan: RunPlan) -> CompiledDag:
     """The plan compiled, once per worker process per distinct plan (LRU-bounded)."""
+    return compile_shared(plan)[0]
+
+
+def compile_shared(plan: RunPlan) -> tuple[CompiledDag, RunPlan]:
+    """The plan compiled, and the worker's copy of it: every run of one plan holds that one
+    copy instead of its own decoded input's (a cached run is kept for as long as it waits;
+    a plan carries its spec text and catalog slice). Plans are never mutated once built."""
     key = plan.hash or plan_hash(plan)
     with _lock:
-        dag = _compiled.get(key)
-        if dag is not None:
+        found = _compiled.get(key)
+        if found is not None:
             _compiled.move_to_end(key)
-            return dag
+            return found
     try:
         raw = load_yaml_text(plan.spec, plan.source)
         dag = compile_spec(
@@ -93,10 +101,11 @@ def compile_plan(plan: RunPlan) -> CompiledDag:
             f"recorded {plan.spec_hash}"
         )
     with _lock:
-        _compiled[key] = dag
+        found = _compiled.setdefault(key, (dag, plan))
+        _compiled.move_to_end(key)
         while len(_compiled) > COMPILED_PLANS_KEPT:
             _compiled.popitem(last=False)
-    return dag
+    return found
 
 
 def child_plan(plan: RunPlan, child_type: str) -> RunPlan:

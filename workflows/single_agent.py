@@ -21,10 +21,11 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     # Pure modules, loaded once per worker (the catalog is validated at worker start).
     from activities.catalog import default_catalog, task_queue_for
-    from activities.contract import RUN_AGENT, AgentStepInput, AgentStepResult
+    from activities.contract import AgentStepInput, AgentStepResult
     from workflows.compiler import DEFAULT_AGENT_TIMEOUT, DEFAULT_HEARTBEAT, DEFAULT_RETRY
     from workflows.engine import run_metrics
     from workflows.engine.failures import failure_cause
+    from workflows.engine.lost_workers import execute_agent_step
     from workflows.models import PRICE_AS_PATTERN, AgentSlice, ModeSlice
 
 AGENT_WORKFLOW_TYPE = "AgentStep"
@@ -129,8 +130,7 @@ class SingleAgentWorkflow:
         template = f"agent.{inp.agent}"  # as visibility and the executions index name it
         run_metrics.started(template, inp.tenant)
         try:
-            result: AgentStepResult = await workflow.execute_activity(
-                RUN_AGENT,
+            result = await execute_agent_step(
                 AgentStepInput(
                     workflow_id=info.workflow_id,
                     run_id=info.run_id,
@@ -144,7 +144,6 @@ class SingleAgentWorkflow:
                     budget_usd=inp.budget_usd,
                     price_as=inp.price_as,
                 ),
-                result_type=AgentStepResult,
                 task_queue=task_queue_for(slice_.category),
                 start_to_close_timeout=timeout,
                 heartbeat_timeout=DEFAULT_HEARTBEAT,
@@ -153,9 +152,7 @@ class SingleAgentWorkflow:
                 summary=f"{inp.agent}/{inp.mode}",
             )
         except (ActivityError, asyncio.CancelledError) as e:
-            cancelled = isinstance(e, asyncio.CancelledError) or isinstance(
-                e.cause, CancelledError
-            )
+            cancelled = isinstance(e, asyncio.CancelledError) or isinstance(e.cause, CancelledError)
             run_metrics.ended(template, inp.tenant, "cancelled" if cancelled else "failed", 0.0)
             raise
         run_metrics.ended(template, inp.tenant, "completed", result.cost_usd)

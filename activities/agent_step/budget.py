@@ -88,12 +88,16 @@ def pooled(inp: AgentStepInput) -> bool:
 
 
 async def open_run_budget(
-    inp: AgentStepInput, store: Store, *, step_key: str, attempt: int
+    inp: AgentStepInput, store: Store, *, step_key: str, attempt: int, rerun: bool = False
 ) -> StoreRunBudget:
-    """The attempt's view of its pool; earlier attempts' leftovers are settled first."""
+    """The attempt's view of its pool; earlier attempts' leftovers are settled first, and
+    on a ``rerun`` of the step body inside this attempt (after an outage,
+    `activities.agent_step.outages`) the earlier pass's too: to the bill its call left in the
+    ledger, or charged in full when the call may have been billed unheard."""
     assert inp.budget_pool is not None and inp.budget_cap_usd is not None
-    if attempt > 1:
-        await store.settle_dead_attempts(inp.workflow_id, inp.run_id, step_key, attempt)
+    if attempt > 1 or rerun:
+        upto = attempt + 1 if rerun else attempt
+        await store.settle_dead_attempts(inp.workflow_id, inp.run_id, step_key, upto)
     return StoreRunBudget(
         store,
         asyncio.get_running_loop(),

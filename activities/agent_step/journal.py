@@ -14,6 +14,7 @@ from activities.agent_step.store_calls import AttemptStore
 from activities.metrics import agent_metrics
 from activities.providers.step_context import OfflineCall
 from store import BilledCall, EstimatedCall, JournalHit, ReusedCall, Store
+from store.records import call_ledger_key
 
 
 class StoreCallJournal(AttemptStore):
@@ -120,6 +121,11 @@ class StoreCallJournal(AttemptStore):
                 )
 
     def record_reuse(self, request_hash: str, call_index: int, hit: JournalHit) -> None:
+        if hit.ledger_key == call_ledger_key(self._key(request_hash, call_index), self._attempt):
+            # Billed by this very attempt, before an outage made it run its body again
+            # (`activities.agent_step.outages`): its ledger row is there already, and a
+            # reuse row beside it would count the call twice for the attempt.
+            return
         new = self._wait(
             self._store.record_reuse(
                 ReusedCall(

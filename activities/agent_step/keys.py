@@ -1,12 +1,23 @@
-"""Where one agent step's records and files go: its key (step, plus the `foreach` item) and
-the root of its attempts' scratch directories. Light: the runtime, the step and tests use it."""
+"""Where one agent step's records and files go: its key (step, plus the `foreach` item), its
+attempt number, and the root of its attempts' scratch directories. Light: the runtime, the
+step and tests use it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from temporalio import activity
+
 from activities.contract import AgentStepInput
 from store.settings import bizos_home
+
+
+def step_attempt(inp: AgentStepInput) -> int:
+    """The step's attempt number across schedulings: the workflow re-schedules a step whose
+    worker was lost with ``attempt_base`` raised by the attempts already spent, so the
+    journal, ledger and live-event keys of a new scheduling never collide with an old one's.
+    Call inside the activity."""
+    return int(getattr(inp, "attempt_base", 0) or 0) + activity.info().attempt
 
 
 def step_key(inp: AgentStepInput) -> str:

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from activities.agent_step.keys import step_key
+from activities.agent_step.keys import step_attempt, step_key
 from activities.agent_step.tuning import step_speedups
 from activities.contract import AgentStepInput
 from store.activity_events import MAX_TEXT, NewActivityEvent
@@ -378,12 +378,10 @@ async def recording(
 ) -> AsyncIterator[StepRecorder]:
     """Record the step's live events while the block runs (see the module docstring).
     ``store``: the store, or an async function giving it (opened on the first flush).
-    ``attempt`` defaults to the current activity's."""
+    ``attempt`` defaults to the current activity's (`keys.step_attempt`)."""
     if isinstance(ids, AgentStepInput):
         if attempt is None:
-            from temporalio import activity
-
-            attempt = activity.info().attempt
+            attempt = step_attempt(ids)
         ids = StepIds.of(ids, attempt)
     recorder = StepRecorder(ids, store, asyncio.get_running_loop(), flush_every_s=flush_every_s)
     task = asyncio.create_task(recorder.run(), name=f"live-events {ids.step}")

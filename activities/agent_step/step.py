@@ -7,7 +7,9 @@ raised so the agent loop stops at its next model or tool call. An answer written
 failed fails the step, or reports them (`tool_failures`). Each attempt's tools work in a private
 scratch directory; files travel in and out as ``blob://`` refs (`activities.agent_step.files`).
 Outputs bigger than the step's inline limit go to the store and travel as ``output_ref``
-with a bounded view (activities.agent_step.outputs).
+with a bounded view (activities.agent_step.outputs). While Vault or the database is
+unreachable, the step waits and runs again inside its attempt, heartbeating why, instead of
+spending the step's retries (activities.agent_step.outages).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from crewai.crews.crew_output import CrewOutput
-from temporalio import activity
 
 from activities.agent_step import live_events
 from activities.agent_step.answer import parse_output
@@ -39,7 +40,8 @@ from activities.agent_step.errors import (
 )
 from activities.agent_step.files import StepFiles
 from activities.agent_step.journal import StoreCallJournal
-from activities.agent_step.keys import scratch_root, step_key
+from activities.agent_step.keys import scratch_root, step_attempt, step_key
+from activities.agent_step.outages import OutageWaits, attempt_deadline, outage_of
 from activities.agent_step.outputs import deliver, resolve_inputs
 from activities.agent_step.tool_failures import ToolFailures, check_tool_failures
 from activities.catalog.agent_config import AgentConfig, max_tokens
@@ -216,9 +218,10 @@ async def run_crew_step(
     """Run the step on ``host``'s pool and store; ``progress`` is what the caller's
     heartbeats report (updated here). Its live events (tool calls, agent messages) go to the
     store as they happen, for the console (`activities.agent_step.live_events`)."""
-    attempt = activity.info().attempt
+    attempt = step_attempt(inp)
+    progress = progress if progress is not None else {}
     async with live_events.recording(inp, host.store, attempt=attempt) as live:
-        result = await _run_crew_step(inp, host, progress, attempt)
+        result = await _riding_outages(inp, host, progress, attempt, live)
         live.finished(
             {
                 "summary": result.summary,
@@ -232,11 +235,46 @@ async def run_crew_step(
     return result
 
 
-async def _run_crew_step(
-    inp: AgentStepInput, host: StepHost, progress: dict[str, Any] | None, attempt: int
+async def _riding_outages(
+    inp: AgentStepInput,
+    host: StepHost,
+    progress: dict[str, Any],
+    attempt: int,
+    live: live_events.StepRecorder,
 ) -> AgentStepResult:
-    progress = progress if progress is not None else {}
+    """The step body, run again in this attempt while a dependency it needs (Vault, the
+    database) is unreachable, heartbeating why, up to the wait's bound; then its error goes
+    to Temporal as before (`activities.agent_step.outages`)."""
     started = time.perf_counter()
+    waits: OutageWaits | None = None
+    rerun = False
+    while True:
+        try:
+            return await _run_crew_step(inp, host, progress, attempt, started, rerun=rerun)
+        except Exception as exc:
+            outage = outage_of(exc)
+            if outage is None:
+                raise
+            if waits is None:
+                waits = OutageWaits(
+                    progress,
+                    deadline=attempt_deadline(),
+                    on_wait=lambda _, details: live.record("step_waiting", details),
+                )
+            if not await waits.wait(outage):
+                raise
+            rerun = True
+
+
+async def _run_crew_step(
+    inp: AgentStepInput,
+    host: StepHost,
+    progress: dict[str, Any],
+    attempt: int,
+    started: float,
+    *,
+    rerun: bool = False,
+) -> AgentStepResult:
     where = f"agent {inp.agent}, mode {inp.mode}, step {step_key(inp)}"
     ctx = StepContext(tenant=inp.tenant)
     try:
@@ -288,7 +326,7 @@ async def _run_crew_step(
         if pooled(inp):
             # Every model call of the attempt reserves its worst case from the run's pool.
             ctx.run_budget = await open_run_budget(
-                inp, store, step_key=step_key(inp), attempt=attempt
+                inp, store, step_key=step_key(inp), attempt=attempt, rerun=rerun
             )
         progress["phase"] = "agent loop"
         raw, tool_calls, llm = await _in_pool(

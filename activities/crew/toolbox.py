@@ -9,12 +9,18 @@ can read — ``{"error": ..., "error_type": ...}`` — so a model can correct it
 try another tool; the record keeps the failure and whether another attempt could succeed
 (`retryable_tool_error`). Whether the step may pass with failed tools is decided after the
 crew finishes (``activities.agent_step.tool_failures``).
+
+A tool refuses arguments it cannot use with a `ToolError` or a pydantic `ValidationError`
+that names them. Anything else it raises is a crash, not a refusal: the observation then
+also says the shape of each argument it was given, and the worker log has the traceback, so
+a crash on an argument of a shape nobody expected can be traced to its caller.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -23,15 +29,17 @@ from crewai.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from activities.contract import ToolCallRecord
-from activities.providers.step_context import StepContext
+from activities.providers.step_context import StepCancelled, StepContext
 from activities.tools.connectors import ConnectorNotConfigured
 from activities.tools.errors import InvalidToolInput
-from activities.tools.registry import TOOLS, ToolSpec
+from activities.tools.registry import TOOLS, ToolError, ToolSpec, describe_shape
 
 if TYPE_CHECKING:
     from activities.agent_step.files import StepFiles
 
+log = logging.getLogger(__name__)
 MAX_RECORDED_ARG_CHARS = 2000
+MAX_ERROR_CHARS = 2000
 # The same arguments fail the same way on every attempt (and ConnectorNotConfigured waits
 # for someone to set credentials): retrying cannot help.
 _INPUT_ERRORS = (
@@ -105,8 +113,13 @@ class StepToolbox:
             # Every failure, expected (ToolError, bad input) or not, reaches the agent as an
             # observation it can act on, and the record says what kind it was.
             error_type, retryable = type(exc).__name__, retryable_tool_error(exc)
-            summary = f"{error_type}: {exc}"[:500]
-            text = json.dumps({"error": str(exc)[:2000], "error_type": error_type})
+            message = str(exc)
+            if not isinstance(exc, ToolError | ValidationError | StepCancelled):
+                shapes = argument_shapes(arguments)
+                log.warning("tool %s crashed on arguments %s", spec.name, shapes, exc_info=True)
+                message = f"{message[:300]} (arguments: {shapes})"
+            summary = f"{error_type}: {message}"[:500]
+            text = json.dumps({"error": message[:MAX_ERROR_CHARS], "error_type": error_type})
         elapsed_ms = (time.perf_counter() - started) * 1000
         with self._lock:
             self.ctx.tool_ms += elapsed_ms
@@ -145,6 +158,14 @@ class RegistryTool(BaseTool):
     def _run(self, *args: Any, **kwargs: Any) -> str:
         assert self._spec is not None and self._toolbox is not None, "unbound RegistryTool"
         return self._toolbox.run(self._spec, kwargs)
+
+
+def argument_shapes(arguments: Any) -> str:
+    """``table_path: a string, group_by: a list of 2 strings`` — what a tool was given, in
+    words (values left out: they may be long or private)."""
+    if not isinstance(arguments, dict):
+        return describe_shape(arguments)
+    return ", ".join(f"{k}: {describe_shape(v)}" for k, v in arguments.items()) or "none"
 
 
 def _bounded(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -80,7 +80,8 @@ class ProvidersExhausted(RuntimeError):
         return min(hints) if hints else None
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def cause_chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what caused it (`__cause__`, else `__context__`), each once."""
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
@@ -142,7 +143,7 @@ def classify(provider: str, exc: BaseException) -> ProviderFailure:
     status: int | None = None
     retry_after: float | None = None
     names: list[str] = []
-    for link in _chain(exc):
+    for link in cause_chain(exc):
         status = status or _status(link)
         retry_after = retry_after if retry_after is not None else _retry_after(link)
         names.extend(k.__name__ for k in type(link).__mro__)

@@ -34,6 +34,7 @@ from typing import Any
 from crewai.llms.base_llm import BaseLLM
 from pydantic import BaseModel, PrivateAttr
 
+from activities.agent_step.errors import AgentInputInvalid
 from activities.providers import call_spans
 from activities.providers.chain import normalize_messages, request_hash
 from activities.providers.offline_answer import ToolResult, build_answer
@@ -58,6 +59,11 @@ _ACTION = re.compile(
 _DECODER = json.JSONDecoder()
 
 
+class NoToolsEnabled(AgentInputInvalid):
+    """The offline policy has no tool it may call: the agent configuration switched off every
+    tool of the mode's offline plan."""
+
+
 class PlannedCall(BaseModel):
     tool: str
     args: dict[str, Any]
@@ -65,7 +71,7 @@ class PlannedCall(BaseModel):
 
 def _lookup(name: str, inputs: dict[str, Any], results: dict[str, Any]) -> Any:
     if "." not in name:
-        return inputs.get(name, name)  # a missing input leaves the placeholder's name
+        return inputs.get(name, _MISSING)
     tool, *path = name.split(".")
     value: Any = results.get(tool, _MISSING)
     for part in path:
@@ -82,17 +88,27 @@ def render_args(
     template: Any, inputs: dict[str, Any], results: dict[str, Any] | None = None
 ) -> Any:
     """``"{topic}"`` takes the input's value with its type; placeholders inside a longer
-    string interpolate; missing inputs leave the placeholder's name. ``"{tool.field}"``
-    takes a field of an earlier tool's result; when that tool failed or lacks the field the
-    argument is left out (`_MISSING`), so the tool falls back to its own default."""
+    string interpolate (a missing input leaves the placeholder's name there).
+    ``"{tool.field}"`` takes a field of an earlier tool's result. A whole placeholder whose
+    value is missing — an input the step was not given, a tool that failed or lacks the
+    field — leaves the argument (or list item) out (`_MISSING`), so the tool falls back to
+    its own default rather than receiving the placeholder's name, a string, where it may
+    expect a list or a number."""
     results = results or {}
     if isinstance(template, str):
         whole = _PLACEHOLDER.fullmatch(template)
         if whole:
             return _lookup(whole.group(1), inputs, results)
-        return _PLACEHOLDER.sub(lambda m: str(_lookup(m.group(1), inputs, results)), template)
+
+        def text(m: re.Match[str]) -> str:
+            value = _lookup(m.group(1), inputs, results)
+            return m.group(1) if value is _MISSING else str(value)
+
+        return _PLACEHOLDER.sub(text, template)
     if isinstance(template, list):
-        return [render_args(v, inputs, results) for v in template]
+        items = [render_args(v, inputs, results) for v in template]
+        kept = [v for v in items if v is not _MISSING]
+        return kept if kept or not items else _MISSING
     if isinstance(template, dict):
         rendered = {k: render_args(v, inputs, results) for k, v in template.items()}
         return {k: v for k, v in rendered.items() if v is not _MISSING}
@@ -160,6 +176,12 @@ class OfflineLLM(BaseLLM):
         mode_description: str,
         ctx: StepContext,
     ) -> OfflineLLM:
+        if not plan:
+            raise NoToolsEnabled(
+                f"agent {agent_name} (mode {mode}) has no tools enabled: its configuration "
+                "switches off every tool of the mode's offline plan, and the offline policy "
+                "answers only from tool results; switch at least one of them back on"
+            )
         llm = cls(model=OFFLINE_MODEL)
         llm._plan = list(plan)
         llm._inputs = dict(inputs)

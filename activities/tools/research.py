@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from activities.tools.artifacts import ArtifactWriter
 from activities.tools.errors import InvalidToolInput
@@ -128,6 +128,30 @@ class PageAnalysisInput(ToolInput):
     keywords: list[str] = Field(default_factory=list)
     topic: str = Field(default="", description="used for sample pages when none are given")
     top_n: int = Field(default=15, ge=1, le=200)
+
+    @field_validator("documents", mode="before")
+    @classmethod
+    def _document_texts(cls, value: Any) -> Any:
+        """Documents as records too (an earlier step's creative variants or drafts, a
+        connector's rows): each one's text field is the document."""
+        if not isinstance(value, list):
+            return value
+        return [_document_text(i, v) if isinstance(v, dict) else v for i, v in enumerate(value)]
+
+
+DOCUMENT_TEXT_FIELDS = ("text", "body", "content", "markdown", "html", "draft")
+
+
+def _document_text(index: int, record: dict[str, Any]) -> str:
+    for key in DOCUMENT_TEXT_FIELDS:
+        text = record.get(key)
+        if isinstance(text, str) and text.strip():
+            return text
+    raise ValueError(
+        f"documents[{index}] is an object without a text field (one of "
+        f"{', '.join(DOCUMENT_TEXT_FIELDS)}); give each document as a string of HTML or "
+        "Markdown, or as an object with one of those fields"
+    )
 
 
 class PageAnalysisOutput(ToolOutput):

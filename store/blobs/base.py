@@ -21,6 +21,7 @@ from store.blobs.protocol import DEFAULT_GC_GRACE
 from store.blobs.records import BlobStat, GcReport, RecordedRef
 from store.blobs.ref import BlobRef, as_ref, check_filename, check_tenant
 from store.blobs.streaming import CHUNK_SIZE, BlobSource, Digest, fixed_chunks, write_to_file
+from store.engine import write_transaction
 from store.settings import StoreSettings
 from store.tables import utcnow
 
@@ -91,9 +92,7 @@ class CatalogBackend(ABC):
         check_tenant(tenant)
         check_filename(filename)
         content_type = content_type or _guess_type(filename)
-        keep = (
-            timedelta(days=self.settings.blob_retention_days) if retention is None else retention
-        )
+        keep = timedelta(days=self.settings.blob_retention_days) if retention is None else retention
         upload_id = uuid.uuid4().hex
         digest = Digest()
         try:
@@ -117,7 +116,7 @@ class CatalogBackend(ABC):
         one transaction: a blob row never exists without its content, nor a fresh ref
         without its blob. True when our upload became the blob."""
         for _ in range(_COMMIT_ATTEMPTS):
-            async with self.engine.begin() as conn:
+            async with write_transaction(self.engine) as conn:
                 now = utcnow()
                 if await catalog.touch_blob(conn, row.tenant, row.sha256, now):
                     promoted = False
@@ -194,12 +193,12 @@ class CatalogBackend(ABC):
             return await catalog.refs_for_run(conn, workflow_id, run_id)
 
     async def delete_run(self, workflow_id: str, run_id: str | None = None) -> int:
-        async with self.engine.begin() as conn:
+        async with write_transaction(self.engine) as conn:
             return await catalog.delete_run_refs(conn, workflow_id, run_id)
 
     async def delete(self, ref: BlobRef | str) -> bool:
         ref = as_ref(ref)
-        async with self.engine.begin() as conn:
+        async with write_transaction(self.engine) as conn:
             await catalog.delete_blob_refs(conn, ref.tenant, ref.sha256)
             row = await catalog.get_blob(conn, ref.tenant, ref.sha256)
             if row is None or not await catalog.delete_blob_row(conn, row):
@@ -218,7 +217,7 @@ class CatalogBackend(ABC):
         now = aware(now or utcnow())
         cutoff = now - grace
         report = GcReport(dry_run=dry_run)
-        async with self.engine.begin() as conn:
+        async with write_transaction(self.engine) as conn:
             report.refs_deleted = await catalog.expire_refs(conn, now, retention, dry_run=dry_run)
         if dry_run:
             async with self.engine.connect() as conn:
@@ -238,7 +237,7 @@ class CatalogBackend(ABC):
             for row in rows:
                 # One transaction per blob: its row and its content go together, and a put
                 # waiting on the row is held up for one blob only.
-                async with self.engine.begin() as conn:
+                async with write_transaction(self.engine) as conn:
                     if await catalog.claim_for_deletion(conn, row, now, retention, cutoff):
                         await self._erase(conn, row)
                         report.blobs_deleted += 1

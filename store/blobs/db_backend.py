@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from store.blobs.base import CatalogBackend
 from store.blobs.catalog import BLOBS, BlobRow
 from store.blobs.errors import BlobIntegrityError
+from store.engine import write_transaction
 from store.tables import BlobChunk, utcnow
 
 CHUNKS = BlobChunk.__table__  # type: ignore[attr-defined]
@@ -28,7 +29,7 @@ class DatabaseBlobBackend(CatalogBackend):
     async def _stage(self, upload_id: str, chunks: AsyncIterator[bytes]) -> None:
         seq = 0
         async for chunk in chunks:
-            async with self.engine.begin() as conn:
+            async with write_transaction(self.engine) as conn:
                 await conn.execute(
                     CHUNKS.insert().values(
                         upload_id=upload_id, seq=seq, data=chunk, created_at=utcnow()
@@ -50,7 +51,7 @@ class DatabaseBlobBackend(CatalogBackend):
             )
 
     async def _discard(self, upload_id: str) -> None:
-        async with self.engine.begin() as conn:
+        async with write_transaction(self.engine) as conn:
             await conn.execute(
                 delete(CHUNKS).where(
                     CHUNKS.c.upload_id == upload_id,
@@ -89,7 +90,7 @@ class DatabaseBlobBackend(CatalogBackend):
             .group_by(CHUNKS.c.upload_id)
             .having(func.max(CHUNKS.c.created_at) <= cutoff)
         )
-        async with self.engine.begin() as conn:
+        async with write_transaction(self.engine, reads_first=True) as conn:
             upload_ids = list((await conn.execute(stale)).scalars())
             if upload_ids and not dry_run:
                 await conn.execute(

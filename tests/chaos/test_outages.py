@@ -46,7 +46,8 @@ async def test_vault_down_then_back(chaos: Chaos, size: Size) -> None:
     down, runs are started and need the key meanwhile; every read falls back to the
     last-known-good value (the default 10-minute cache), which the worker logs; the runs
     complete, each model call billed once. (Without a cached value, e.g. a worker started
-    during the outage, one longer than a step's default retries, 2 s + 4 s, fails the run.)"""
+    during the outage, the step waits inside its attempt, heartbeating, up to
+    `BIZOS_STEP_DEPENDENCY_WAIT_S`: tests/agents/test_step_outages.py.)"""
     stack, vault, model = chaos.stack, chaos.vault, chaos.model
     calls_before = len(model.calls())
     async with stack.http(chaos.key) as http:

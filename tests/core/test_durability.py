@@ -53,6 +53,65 @@ async def test_worker_killed_mid_run_loses_no_step(
     assert len(scheduled) == 3
 
 
+FRAGILE = """name: fragile
+version: 1
+description: one attempt per step, so a lost worker would be the step's end
+params:
+  sleep_s: {type: number, default: 3}
+steps:
+  - id: long
+    agent: noop
+    mode: echo
+    with: {sleep_s: "${params.sleep_s}"}
+    heartbeat: 1s
+    retry: {maximum_attempts: 1}
+  - id: last
+    agent: noop
+    mode: echo
+    after: [long]
+"""
+
+
+async def test_workers_lost_under_a_step_do_not_spend_its_attempts(
+    temporal_env: WorkflowEnvironment, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    # `long` may be attempted once and its worker is SIGKILLed under it. Temporal counts the
+    # heartbeat timeout as that attempt: without re-scheduling, the run would fail here.
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "fragile.yaml").write_text(FRAGILE)
+    dirs = [*SPEC_DIRS, specs]
+    client = await namespace_client(temporal_env, "isolated-lost")
+    first = WorkerProcess(temporal_env, "isolated-lost", dirs, tmp_path / "w1.log")
+    workers.append(first)
+    h = await _start(client, "fragile", dirs)
+
+    async def long_step_heartbeating() -> bool:
+        pending = (await h.describe()).raw_description.pending_activities
+        return any(a.state == 2 and a.heartbeat_details.payloads for a in pending)
+
+    await eventually(long_step_heartbeating, timeout_s=60, what="the long step to heartbeat")
+    first.kill()
+    workers.append(WorkerProcess(temporal_env, "isolated-lost", dirs, tmp_path / "w2.log"))
+    result: RunResult = await h.result()
+    assert result.statuses == {"long": "succeeded", "last": "succeeded"}
+    # numbered on across the schedulings: attempt 1 died with its worker, 2 finished
+    assert {s.id: s.attempts for s in (await progress(h)).steps} == {"long": 2, "last": 1}
+    scheduled = of_type(await events(h), ET.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+    assert len(scheduled) == 3  # `long` twice, `last` once
+
+
+async def _start(client: Client, name: str, dirs: list[Path]):  # type: ignore[no-untyped-def]
+    from workflows import registry as reg_mod
+
+    saved = reg_mod._registry
+    reg_mod.set_registry(load_registry(dirs))
+    try:
+        return await start(client, name, {})
+    finally:
+        reg_mod._registry = saved
+
+
 async def _start_slow(client: Client, namespace: str):  # type: ignore[no-untyped-def]
     # the slow template's long step sleeps 3 s, beating every third of its 1 s heartbeat timeout
     from workflows import registry as reg_mod

@@ -13,6 +13,9 @@ with workflow.unsafe.imports_passed_through():
 
 
 class AdmissionGate:
+    # one per cached run: no per-instance __dict__
+    __slots__ = ("admission_id", "admitted", "waiting")
+
     def __init__(self, admission_id: str | None) -> None:
         self.admission_id = admission_id
         self.admitted = admission_id is None

@@ -51,6 +51,26 @@ Snapshot = Callable[[str], Awaitable[list[str] | None]]
 
 
 class Decisions:
+    # one per cached run: no per-instance __dict__
+    __slots__ = (
+        "_on_change",
+        "_upserted_waiting",
+        "approvals",
+        "asking",
+        "budget",
+        "choices",
+        "escalations",
+        "history",
+        "ignored",
+        "ignored_count",
+        "inbox",
+        "on_record",
+        "on_wait",
+        "prompts",
+        "snapshot",
+        "waiting",
+    )
+
     def __init__(self, on_change: Callable[[], None]) -> None:
         self.inbox: dict[str, Decision] = {}
         self.waiting: dict[str, str] = {}  # step -> approval | choice | budget
@@ -70,6 +90,12 @@ class Decisions:
         # told each decision, timeout and escalation (the store's decision log)
         self.on_record: Callable[[CompiledStep, DecisionRecord, str], None] | None = None
         self.snapshot: Snapshot | None = None
+
+    def unhook(self) -> None:
+        """Forget the run's hooks once it has ended (nothing waits or records after)."""
+        self.on_wait = None
+        self.on_record = None
+        self.snapshot = None
 
     def decided(self, sid: str) -> DecisionRecord | None:
         return self.approvals.get(sid) or self.choices.get(sid) or self.budget.get(sid)

@@ -83,12 +83,13 @@ class Scheduler:
 
     def _schedule_ready(self, pending: list[str], running: dict[asyncio.Task[None], str]) -> None:
         dag = self.state.dag
+        resumed = self._seeded is not None
         progressed = True
         while progressed:
             progressed = False
             for sid in list(pending):
                 step = dag.steps[sid]
-                if self._reuse(sid):
+                if resumed and self._reuse(sid):
                     pending.remove(sid)
                     progressed = True
                     continue

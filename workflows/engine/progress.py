@@ -181,7 +181,7 @@ def current_details(state: RunState, decisions: Decisions) -> str:
         f"**{dag.name} v{dag.version}** — {state.finished_count()}/{len(dag.steps)} steps "
         f"finished, ${state.total_cost:.2f} spent"
     ]
-    wid = workflow.info().workflow_id
+    wid = workflow.info().workflow_id if decisions.waiting else ""
     for sid, kind in sorted(decisions.waiting.items()):
         lines.append(f"- waiting for {kind} on `{sid}`: {decisions.prompts.get(sid, '')}")
         asking = decisions.asking.get(sid)

@@ -24,13 +24,24 @@ BUDGET_ALERTS_HELP = "Runs whose spending crossed a share of their budget"
 STATUSES = ("completed", "failed", "cancelled")
 
 
+_zeroed: set[tuple[str, str]] = set()
+"""(template, tenant) whose outcome and alert series this worker process has created at 0
+(the module is passed through the sandbox: one set per process, not per run)."""
+
+
 def started(template: str, tenant: str) -> None:
     meter = workflow.metric_meter()
     labels = {"template": template, "tenant": tenant}
     meter.create_counter(EXECUTIONS_STARTED, "Runs that began their steps").add(1, labels)
     # The outcome and alert series exist at 0 from a template's first run on this worker, so
     # `increase()` in the alert rules sees the first failure or alert (a series born at 1
-    # has no increase).
+    # has no increase). Once per template and tenant: a replay records nothing, so only a
+    # live run marks them made.
+    key = (template, tenant)
+    if key in _zeroed:
+        return
+    if not workflow.unsafe.is_replaying():
+        _zeroed.add(key)
     ended_counter = meter.create_counter(EXECUTIONS, "Runs ended, by outcome")
     for status in STATUSES:
         ended_counter.add(0, {**labels, "status": status})

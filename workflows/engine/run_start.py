@@ -28,14 +28,14 @@ _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 def configurable_agents(plan: RunPlan) -> list[str]:
     """Agents of the run (children included) that have configuration versions: all but the
     built-in `system` ones."""
+    # a plain walk, not a nested recursive function: that one refers to itself, and every
+    # run would leave the cycle to the collector
     found: set[str] = set()
-
-    def walk(p: RunPlan) -> None:
+    todo = [plan]
+    while todo:
+        p = todo.pop()
         found.update(a for a, s in p.catalog.agents.items() if s.category != "system")
-        for child in p.children.values():
-            walk(child)
-
-    walk(plan)
+        todo.extend(p.children.values())
     return sorted(found)
 
 

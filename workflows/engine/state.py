@@ -45,6 +45,26 @@ class StepState:
 class RunState:
     """The run's steps, its params, its spending and its end, shared by the engine's parts."""
 
+    # one per cached run: no per-instance __dict__
+    __slots__ = (
+        "approvals_scope",
+        "budget_alerts",
+        "budget_extended",
+        "cancelled",
+        "choices_scope",
+        "dag",
+        "done",
+        "errors",
+        "failed",
+        "feedback",
+        "input",
+        "params",
+        "scope",
+        "steps",
+        "steps_scope",
+        "total_cost",
+    )
+
     def __init__(self, dag: CompiledDag, run_input: RunInput, params: dict[str, Any]) -> None:
         self.dag = dag
         self.input = run_input

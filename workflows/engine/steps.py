@@ -13,7 +13,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError, FailureErro
 from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import REF_KEY, RUN_AGENT, AgentStepInput, AgentStepResult
+    from activities.contract import REF_KEY, AgentStepInput
     from workflows import search_attributes as sa
     from workflows.compiler import CompiledDag, CompiledStep
     from workflows.digest import CONTENT_HASH_KEY, outputs_digest
@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.engine.budget import Budget
     from workflows.engine.decisions import Decisions
     from workflows.engine.failures import StepFailure, failure_cause
+    from workflows.engine.lost_workers import execute_agent_step
     from workflows.engine.state import RunState
     from workflows.expressions import EvaluationError, Scope
     from workflows.models import SPEC_MEMO_KEY, DecisionRecord, RunInput, RunPlan, RunResult
@@ -146,8 +147,7 @@ class StepKinds:
         if record.round:
             label += f" (round {record.round + 1})"
         pool, pool_cap = self.budget.pool()
-        result: AgentStepResult = await workflow.execute_activity(
-            RUN_AGENT,
+        result = await execute_agent_step(
             AgentStepInput(
                 workflow_id=info.workflow_id,
                 run_id=info.run_id,
@@ -168,7 +168,6 @@ class StepKinds:
                 inline_limit_bytes=step.inline_limit_bytes,
                 view_limit_bytes=step.view_limit_bytes,
             ),
-            result_type=AgentStepResult,
             task_queue=step.task_queue,
             start_to_close_timeout=step.timeout,
             schedule_to_close_timeout=step.deadline,

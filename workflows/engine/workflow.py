@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         RunPlan,
         RunResult,
     )
-    from workflows.plans import PlanError, child_plan, compile_plan
+    from workflows.plans import PlanError, child_plan, compile_plan, compile_shared
     from workflows.registry import default_registry
 
 
@@ -82,9 +82,13 @@ class DagWorkflow:
         """Compile (or, for runs older than plans, look up) the run's template."""
         if plan is not None:
             try:
-                dag = compile_plan(plan)
+                dag, shared = compile_shared(plan)
             except PlanError as e:
                 raise ApplicationError(str(e), type="InvalidPlan", non_retryable=True) from None
+            # the worker's one copy of this plan: the run's own decoded copy is let go
+            if self._input.plan is plan:
+                self._input.plan = shared
+            plan = shared
         else:
             dag = registry_spec(default_registry())
         self._plan = plan
@@ -157,6 +161,11 @@ class DagWorkflow:
             evicted = True  # dropped from the worker's cache: the run has not ended
             raise
         finally:
+            # Queries read only the state and the decisions: the run's helpers (scheduler,
+            # step kinds, budget, events, decision log) hang off the decisions' hooks, and
+            # let go here they are freed with the run's last frame instead of waiting for the
+            # collector with the SDK's (cyclic) workflow instance.
+            self._decisions.unhook()
             if not evicted:
                 await self._gate.release()
 

@@ -8,7 +8,7 @@
 "use strict";
 (function () {
   var KINDS = [
-    "step_started", "step_finished", "step_failed",
+    "step_started", "step_waiting", "step_finished", "step_failed",
     "tool_started", "tool_finished", "tool_failed",
     "llm_message", "llm_call", "llm_failed"
   ];
@@ -26,6 +26,7 @@
     p = p || {};
     switch (kind) {
       case "step_started": return [p.agent, p.mode].filter(Boolean).join(" / ");
+      case "step_waiting": return short("waiting for " + (p.dependency || "a dependency") + ": " + (p.reason || ""));
       case "step_finished": return short(p.summary || "");
       case "step_failed": return short((p.error || "") + (p.message ? ": " + p.message : ""));
       case "tool_started": return short((p.tool || "") + " " + short(p.args === undefined ? "" : p.args));
