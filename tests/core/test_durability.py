@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import namespace_client
@@ -33,14 +34,9 @@ async def test_worker_killed_mid_run_loses_no_step(
     client = await namespace_client(temporal_env, "isolated-kill")
     first = WorkerProcess(temporal_env, "isolated-kill", SPEC_DIRS, tmp_path / "w1.log")
     workers.append(first)
-    h = await _start_slow(client, "isolated-kill")
-
-    async def long_step_heartbeating() -> bool:
-        pending = (await h.describe()).raw_description.pending_activities
-        return any(a.state == 2 and a.heartbeat_details.payloads for a in pending)
-
-    await eventually(long_step_heartbeating, timeout_s=60, what="the long step to heartbeat")
-    first.kill()
+    # the slow template's long step sleeps 3 s, beating every third of its 1 s heartbeat timeout
+    h = await _start(client, "slow", SPEC_DIRS, {"sleep_s": 3})
+    await _kill_under_the_long_step(h, first)
     workers.append(WorkerProcess(temporal_env, "isolated-kill", SPEC_DIRS, tmp_path / "w2.log"))
     result: RunResult = await h.result()
     assert result.statuses == {"quick": "succeeded", "long": "succeeded", "last": "succeeded"}
@@ -84,14 +80,8 @@ async def test_workers_lost_under_a_step_do_not_spend_its_attempts(
     client = await namespace_client(temporal_env, "isolated-lost")
     first = WorkerProcess(temporal_env, "isolated-lost", dirs, tmp_path / "w1.log")
     workers.append(first)
-    h = await _start(client, "fragile", dirs)
-
-    async def long_step_heartbeating() -> bool:
-        pending = (await h.describe()).raw_description.pending_activities
-        return any(a.state == 2 and a.heartbeat_details.payloads for a in pending)
-
-    await eventually(long_step_heartbeating, timeout_s=60, what="the long step to heartbeat")
-    first.kill()
+    h = await _start(client, "fragile", dirs, {})
+    await _kill_under_the_long_step(h, first)
     workers.append(WorkerProcess(temporal_env, "isolated-lost", dirs, tmp_path / "w2.log"))
     result: RunResult = await h.result()
     assert result.statuses == {"long": "succeeded", "last": "succeeded"}
@@ -101,27 +91,26 @@ async def test_workers_lost_under_a_step_do_not_spend_its_attempts(
     assert len(scheduled) == 3  # `long` twice, `last` once
 
 
-async def _start(client: Client, name: str, dirs: list[Path]):  # type: ignore[no-untyped-def]
+async def _start(client: Client, name: str, dirs: list[Path], params: dict[str, Any]):  # type: ignore[no-untyped-def]
     from workflows import registry as reg_mod
 
     saved = reg_mod._registry
     reg_mod.set_registry(load_registry(dirs))
     try:
-        return await start(client, name, {})
+        return await start(client, name, params)
     finally:
         reg_mod._registry = saved
 
 
-async def _start_slow(client: Client, namespace: str):  # type: ignore[no-untyped-def]
-    # the slow template's long step sleeps 3 s, beating every third of its 1 s heartbeat timeout
-    from workflows import registry as reg_mod
+async def _kill_under_the_long_step(h: WorkflowHandle[Any, Any], worker: WorkerProcess) -> None:
+    """SIGKILL `worker` once a step of `h` is running and has heartbeated."""
 
-    saved = reg_mod._registry
-    reg_mod.set_registry(load_registry(SPEC_DIRS))
-    try:
-        return await start(client, "slow", {"sleep_s": 3})
-    finally:
-        reg_mod._registry = saved
+    async def long_step_heartbeating() -> bool:
+        pending = (await h.describe()).raw_description.pending_activities
+        return any(a.state == 2 and a.heartbeat_details.payloads for a in pending)
+
+    await eventually(long_step_heartbeating, timeout_s=60, what="the long step to heartbeat")
+    worker.kill()
 
 
 V1 = """name: versioned
@@ -176,7 +165,6 @@ async def test_run_started_on_v1_finishes_on_v1_after_v2_is_deployed(
 
     old = WorkerProcess(temporal_env, "isolated-versions", [v1_dir], tmp_path / "old.log")
     workers.append(old)
-    from temporalio.client import WorkflowHandle  # noqa: F401  (typing of handles below)
 
     # one run pinned by memo (bizos start), one by patch marker (no memo, like `temporal`)
     from workflows import registry as reg_mod
